@@ -1,0 +1,41 @@
+# vla — two commands on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+# lerobot 0.5+ needs Python >= 3.12. Override with `make PYTHON=/path/to/python3.12 ...`.
+PYTHON ?= $(shell for p in python3.12 "$$(pyenv root 2>/dev/null)/versions/3.12.1/bin/python3" \
+	$$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3 /usr/bin/python3.12 /usr/local/bin/python3.12 2>/dev/null); do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] >= (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+PY := $(VENV)/bin/python
+APT_PACKAGES := ffmpeg libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-slow lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@bash scripts/install_system_deps.sh $(APT_PACKAGES)
+	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.12 found; install one and run 'make PYTHON=/path/to/python3.12 setup'"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -e ".[dev]"
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/vla demo
+
+test: setup
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check vla envs policies tests benchmarks
+	$(VENV)/bin/ruff format --check vla envs policies tests benchmarks
+
+bench: setup
+	$(PY) -m benchmarks.run_all
+
+clean:
+	rm -rf outputs .pytest_cache

@@ -1,0 +1,118 @@
+"""Data throughput: recording frames/s (`vla record` path) and loading samples/s (batch 32).
+
+    python -m benchmarks.bench_data                # writes the "data" section of BENCHMARKS.md
+    python -m benchmarks.bench_data --episodes 10 --batches 20 --no-write
+
+Loading compares lerobot's LeRobotDataset decoding the mp4 frames of every sample (mode="video",
+the baseline) with vla's in-memory mode (every frame decoded once, batches sliced from uint8
+tensors), both through vla.data.dataset.make_dataloader with the same batches.
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.common import markdown_table, write_section
+from vla.data.dataset import make_dataloader
+from vla.data.meta import dataset_features
+from vla.data.record import record_dataset
+
+ENV_ID = "vla/PickCube-v0"
+
+
+def bench_record(root: Path, episodes: int, image_size: int, workers: int) -> dict[str, float]:
+    kwargs = {"image_size": image_size, "cameras": ["front", "wrist"]}
+    start = time.perf_counter()
+    result = record_dataset(
+        ENV_ID, root, episodes, "train", 0, env_kwargs=kwargs, num_workers=workers, progress=False
+    )
+    seconds = time.perf_counter() - start
+    frames = dataset_features(root).num_frames
+    return {"episodes": result.recorded, "frames": frames, "seconds": seconds, "frames_s": frames / seconds}
+
+
+def bench_load(root: Path, mode: str, workers: int, batches: int, chunk: int = 10) -> dict[str, float]:
+    """Samples/s over `batches` batches of 32 after one warm-up batch; setup time separately."""
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    loader = make_dataloader(
+        root, chunk, 32, num_workers=workers, mode=mode, drop_last=True, persistent_workers=True
+    )
+    it, n = iter(loader), 0
+    next(it)  # warm-up: workers started, decoders opened
+    setup = time.perf_counter() - start
+    start = time.perf_counter()
+    while n < batches:
+        try:
+            batch = next(it)
+        except StopIteration:
+            it = iter(loader)
+            continue
+        n += 1
+    seconds = time.perf_counter() - start
+    assert batch["action"].shape[0] == 32
+    return {"setup_s": setup, "samples_s": n * 32 / seconds}
+
+
+def _record_table(rows: list[tuple[str, dict]]) -> str:
+    return markdown_table(
+        ["recording", "episodes", "frames", "wall s", "frames/s"],
+        [
+            [name, r["episodes"], r["frames"], f"{r['seconds']:.1f}", f"{r['frames_s']:.1f}"]
+            for name, r in rows
+        ],
+    )
+
+
+def _load_table(rows: list[tuple[str, int, dict]], baseline: float) -> str:
+    body = [
+        [mode, workers, f"{r['setup_s']:.1f}", f"{r['samples_s']:.0f}", f"{r['samples_s'] / baseline:.1f}x"]
+        for mode, workers, r in rows
+    ]
+    return markdown_table(
+        ["loading (batch 32)", "workers", "setup s", "samples/s", "vs video, 2 workers"], body
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--episodes", type=int, default=30, help="episodes recorded (default 30)")
+    parser.add_argument("--image-size", type=int, default=96, help="camera image size (default 96)")
+    parser.add_argument("--batches", type=int, default=40, help="timed batches per loader (default 40)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    import lerobot.datasets.lerobot_dataset  # noqa: F401  (~10 s import, not part of any timing)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "pick"
+        records = [("1 process (inline)", bench_record(root, args.episodes, args.image_size, 1))]
+        records.append(
+            ("2 rollout workers", bench_record(Path(tmp) / "w2", args.episodes, args.image_size, 2))
+        )
+        loads = [
+            ("video (lerobot decode per sample)", 2, bench_load(root, "video", 2, args.batches)),
+            ("video (lerobot decode per sample)", 0, bench_load(root, "video", 0, args.batches)),
+            ("memory (decode once, uint8 in RAM)", 2, bench_load(root, "memory", 2, args.batches)),
+            ("memory (decode once, uint8 in RAM)", 0, bench_load(root, "memory", 0, args.batches)),
+        ]
+    body = (
+        f"{ENV_ID}, expert policy, cameras front+wrist at {args.image_size}x{args.image_size}, "
+        "AV1 (lerobot's default encoder), 10 fps; commit every 10 episodes.\n\n{_record_table(records)}\n\n"
+        f"Loading: chunk_size 10, batch 32, {args.batches} timed batches after a warm-up batch; 'setup' = "
+        "building the loader + first batch (memory mode decodes every frame then).\n\n"
+        f"{_load_table(loads, loads[0][2]['samples_s'])}\n"
+    )
+    command = "python -m benchmarks.bench_data" + (f" {' '.join(argv)}" if argv else "")
+    if args.no_write:
+        print(body)
+    else:
+        write_section("data", "Data: recording and loading", command, body)
+
+
+if __name__ == "__main__":
+    main()

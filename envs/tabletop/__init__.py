@@ -1,0 +1,1 @@
+"""Language-conditioned MuJoCo tabletop suite."""

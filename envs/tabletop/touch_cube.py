@@ -1,0 +1,61 @@
+"""vla/TouchCube-v0: touch the cube of the instructed colour with the gripper (skill: reach).
+
+## Description
+Three cubes of different colours lie on the table; the instruction ("touch the green cube")
+names one. Touching a distractor does not count.
+
+## Action Space
+`Box(low, high, (6,), float32)`: absolute joint targets in SO-101 order; radians, the gripper in
+metres of finger opening. Limits, clipping and errors as in envs/tabletop/base.py. 10 Hz.
+
+## Observation Space
+`{"pixels": {camera: (S, S, 3) uint8}, "agent_pos": (6,) float32}` (see envs/tabletop/base.py).
+
+## Rewards
+Sparse: 1.0 on the step that succeeds, else 0.0.
+
+## Starting State
+Home pose with noise; three 3 cm cubes >= 7 cm apart at random reachable positions and yaws.
+
+## Episode End
+Terminates on success: a finger is in contact with the instructed cube. Truncated after 40 steps.
+"""
+
+from typing import Any
+
+import numpy as np
+
+from envs.tabletop import expert, layout
+from envs.tabletop.base import TabletopEnv
+from envs.tabletop.pick_cube import distractor_colors
+from envs.tabletop.scene import CUBE_HALF
+
+
+class TouchCubeEnv(TabletopEnv):
+    task_name = "TouchCube"
+    n_cubes = 3
+
+    def _setup_episode(self, combo: tuple[str, ...], rng: np.random.Generator) -> None:
+        colors = [combo[0], *distractor_colors(rng, combo, self.n_cubes - 1)]
+        points = layout.sample_layout(rng, self.n_cubes, min_dist=0.07)
+        for i, (xy, color) in enumerate(zip(points, colors, strict=True)):
+            self._place_cube(i, xy, rng.uniform(-0.8, 0.8), color)
+
+    def _is_success(self) -> bool:
+        return self._finger_touches("cube0")
+
+    def _task_state(self) -> dict[str, Any]:
+        return {"object": "cube0"}
+
+
+def expert_plan(state: dict[str, Any]) -> expert.Plan:
+    name = state["object"]
+    # fingertips 14 mm below the site: aim them 6 mm into the cube's top face (contact stops them)
+    press_z = 2 * CUBE_HALF + 0.014 - 0.006
+    waypoints = [
+        expert.Waypoint("above", expert.above(name), expert.CLOSED),
+        expert.Waypoint(
+            "press", expert.above(name, press_z), expert.CLOSED, tol=0.0, max_steps=10**6, speed=0.03
+        ),
+    ]
+    return expert.Plan(waypoints, expert.grasp_yaw(state, name))

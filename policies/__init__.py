@@ -1,0 +1,1 @@
+"""Every controller behind one interface (policies.base.Policy), found through POLICIES."""

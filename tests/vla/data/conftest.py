@@ -1,0 +1,28 @@
+"""Shared fixtures: a small dataset recorded once per session with the real PickCube env + expert."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from vla.data.record import record_dataset
+
+ENV_ID = "vla/PickCube-v0"
+ENV_KWARGS = {"image_size": 64, "cameras": ["front", "wrist"]}  # small images keep the tests fast
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 expert episodes (seeds 0..3) in two commits; read-only for tests (copy it to modify)."""
+    root = tmp_path_factory.mktemp("data") / "pick"
+    result = record_dataset(
+        ENV_ID, root, 4, "train", 0, env_kwargs=ENV_KWARGS, commit_every=2, progress=False
+    )
+    assert result.recorded == 4 and result.total_episodes == 4
+    return root
+
+
+@pytest.fixture
+def dataset_copy(recorded: Path, tmp_path: Path) -> Path:
+    """A private copy of the session dataset, free to corrupt."""
+    return Path(shutil.copytree(recorded, tmp_path / "pick"))

@@ -1,0 +1,77 @@
+"""Fault 15: a bad key or value fails before any work starts, with a message naming it and the fix."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+
+from tests.vla.train.conftest import compose_train
+from vla.train import train
+from vla.training.validate import ConfigError, validate_train
+
+
+def test_default_and_preset_configs_are_valid() -> None:
+    for overrides in ([], ["experiment=debug"], ["experiment=demo"]):
+        cfg = compose_train(*overrides)
+        validate_train(cfg)
+        assert cfg.policy.backbone.name == cfg.backbone.name  # the policy sees the chosen backbone group
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("train.lr=-1", "train.lr=-1"),
+        ("train.steps=0", "train.steps=0"),
+        ("train.warmup_steps=5000", "train.warmup_steps=5000"),
+        ("train.mixed_precision=fp8", "train.mixed_precision='fp8'"),
+        ("train.betas=[0.9]", "train.betas="),
+        ("wandb.mode=sometimes", "wandb.mode='sometimes'"),
+        ("eval.splits=[train,unseen]", "eval.splits="),
+        ("eval.n_episodes=-3", "eval.n_episodes=-3"),
+        ("train.ema.decay=1.5", "train.ema.decay=1.5"),
+    ],
+)
+def test_bad_values_are_named_with_a_fix(override: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=r"fix: e\.g\.") as err:
+        validate_train(compose_train(override))
+    assert named in str(err.value)
+
+
+def test_unknown_key_is_rejected_by_struct_mode() -> None:
+    with pytest.raises(ConfigCompositionException, match="stesp"):
+        compose_train("train.stesp=5")
+
+
+def test_missing_dataset_fails_before_work(tmp_path: Path) -> None:
+    cfg = compose_train(f"dataset.root={tmp_path}/none", f"run_dir={tmp_path}/run", "wandb.mode=disabled")
+    with pytest.raises(ConfigError, match="holds no dataset; record one with `vla record"):
+        train(cfg)
+    assert not (tmp_path / "run").exists()  # nothing was started
+
+
+def test_dataset_that_does_not_fit_the_env_fails_before_work(tmp_path: Path, debug_dataset: Path) -> None:
+    """Recorded at 96 px; asking for 72 px images (or other dims) is caught before the policy is built."""
+    cfg = compose_train(
+        "experiment=debug",
+        f"dataset.root={debug_dataset}",
+        f"run_dir={tmp_path}/run",
+        "env.kwargs.image_size=72",
+    )
+    with pytest.raises(
+        ConfigError, match=r"has front images \(96, 96\), env.kwargs.image_size gives \(72, 72\)"
+    ):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_reports_the_bad_value_and_exits_nonzero(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vla.cli", "train", "train.batch_size=0", f"run_dir={run}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "train.batch_size=0: must be an integer > 0 (fix: e.g. `train.batch_size=32`)" in proc.stderr
+    assert not run.exists()

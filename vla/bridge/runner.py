@@ -1,0 +1,350 @@
+"""The deploy runner: observations in, policy chunks asynchronously, safety-filtered commands out.
+
+Threads: the control loop (fixed rate on absolute monotonic deadlines) owns the DDS readers and the
+command writer; the inference thread runs `policy.predict_action_chunk` on the newest observation
+when the control loop asks for it (see vla/bridge/chunks.py for the prefetch rule); the watchdog
+thread trips the safety layer when the loop, the observations or the policy go stale.
+
+Observation checks (fault rows 3 and 8 of RELIABILITY.md): a /joint_states message is used only if
+its joint names cover the configured joints, its header stamp is newer than the last one accepted
+(no replays) and younger than `obs_max_age_s` (no delayed data). When no message passes for
+`obs_timeout_s`, the robot holds and arming is refused.
+"""
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from policies.base import Policy
+from vla.bridge import dds
+from vla.bridge.chunks import ChunkQueue, should_request
+from vla.bridge.io import BridgeIO
+from vla.bridge.rt import set_realtime
+from vla.bridge.safety import SafetyLayer
+from vla.bridge.watchdog import Watchdog
+from vla.constants import OBS_STATE, TASK, image_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunnerConfig:
+    rate_hz: float = 30.0
+    obs_max_age_s: float = 0.1
+    obs_timeout_s: float = 0.1
+    image_max_age_s: float = 0.5  # cameras run slower than the joint states
+    policy_timeout_s: float = 0.1  # no policy action for this long while armed: latch a hold
+    first_chunk_timeout_s: float = 10.0  # the first inference after arming may be slow (model warm-up)
+    prefetch_threshold: int = 3
+    blend_steps: int = 3
+    arm_on_start: bool = True
+    status_period_s: float = 0.5
+    cameras: tuple[str, ...] = ()
+    task: str = ""
+    use_privileged_state: bool = False  # sim-only: pass /vla/sim/privileged_state to the policy
+    rt_priority: int = 10  # SCHED_FIFO for the control loop and watchdog threads (0: off; best effort)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.rate_hz <= 1000:
+            raise ValueError(f"deploy.rate_hz={self.rate_hz} must be within 1..1000 Hz (30-50 Hz is typical)")
+        if self.prefetch_threshold < 0:
+            raise ValueError(f"prefetch_threshold={self.prefetch_threshold} must be >= 0")
+
+
+@dataclass
+class _Obs:
+    q: np.ndarray | None = None
+    stamp: float = -np.inf  # header stamp (wall clock) of the last accepted state
+    arrival: float = -np.inf  # monotonic time it was accepted
+    images: dict[str, tuple[float, np.ndarray]] = field(default_factory=dict)  # cam -> (stamp, (H, W, 3))
+    privileged: dict | None = None
+    task: str = ""
+
+
+class Runner:
+    def __init__(self, cfg: RunnerConfig, policy: Policy, safety: SafetyLayer, io: BridgeIO) -> None:
+        self.cfg, self.policy, self.safety, self.io = cfg, policy, safety, io
+        self.dt = 1.0 / cfg.rate_hz
+        self.names = list(safety.cfg.joint_names)
+        self.queue = ChunkQueue(cfg.blend_steps)
+        self.obs = _Obs(task=cfg.task)
+        self.counters: dict[str, int] = {
+            "obs_stale": 0,
+            "obs_replayed": 0,
+            "obs_bad_names": 0,
+            "overruns": 0,
+            "policy_errors": 0,
+            "chunks_bad_shape": 0,
+            "image_stale": 0,
+        }
+        # Latency, for ticks that took a new joint state and published a command from it (model excluded:
+        # actions come from the queue): taken from DDS -> command written, and robot's write -> ours.
+        self.latency_s: list[float] = []
+        self.wire_latency_s: list[float] = []  # same clock on one machine; across machines needs sync
+        self.periods_s: list[float] = []  # tick start to tick start
+        self.commands: list[tuple[float, np.ndarray]] = []  # (monotonic, command) when record_commands
+        self.record_commands = False
+        self._arm_request = cfg.arm_on_start
+        self._last_publish = -np.inf
+        self._new_state: tuple[float, float] | None = None  # (taken monotonic, robot's send wall time)
+        self._gen = 0  # bumped on every (re-)arm/e-stop: results of older requests are discarded
+        self._lock = threading.Lock()  # request/result slots shared with the inference thread
+        self._tick_lock = threading.Lock()  # one tick, or one watchdog intervention, at a time
+        self._request: tuple[dict, int, int] | None = None
+        self._result: tuple[np.ndarray, int, int] | None = None
+        self._in_flight = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        timeouts = {
+            "loop": max(3 * self.dt, 0.1),
+            "observation": cfg.obs_timeout_s,
+            "policy": cfg.policy_timeout_s,
+        }
+        self.watchdog = Watchdog(timeouts, self._on_watchdog, rt_priority=cfg.rt_priority)
+        self._infer_thread = threading.Thread(target=self._inference_loop, name="vla-inference", daemon=True)
+
+    # ---------------------------------------------------------------- inference thread
+    def _inference_loop(self) -> None:
+        while not self._stop.is_set():
+            if not self._wake.wait(0.05):
+                continue
+            self._wake.clear()
+            with self._lock:
+                request, self._request = self._request, None
+            if request is None:
+                continue
+            obs, t_obs, gen = request
+            try:
+                chunk = None
+                if self._add_images(obs):  # the policy is never stepped on stale images
+                    chunk = np.asarray(self.policy.predict_action_chunk(obs), dtype=np.float64)  # (T, D)
+            except Exception:
+                log.exception("policy failed; holding until it produces again")
+                self.counters["policy_errors"] += 1
+                chunk = None
+            with self._lock:
+                if chunk is not None:
+                    self._result = (chunk, t_obs, gen)
+                self._in_flight = False
+
+    def _add_images(self, obs: dict[str, Any]) -> bool:
+        """Adds the newest image of every camera; False if one is missing or older than image_max_age_s.
+
+        Runs in the inference thread: decoding images (ms each) never delays the control loop.
+        """
+        now = time.time()
+        for cam in self.cfg.cameras:
+            if cam not in self.obs.images or now - self.obs.images[cam][0] > self.cfg.image_max_age_s:
+                self.counters["image_stale"] += 1
+                return False
+            obs[image_key(cam)] = self.obs.images[cam][1]  # (H, W, 3) uint8
+        return True
+
+    def _submit(self, tick: int) -> None:
+        obs: dict[str, Any] = {OBS_STATE: self.obs.q.astype(np.float32), TASK: self.obs.task}
+        if self.cfg.use_privileged_state:
+            obs["privileged_state"] = self.obs.privileged
+        with self._lock:
+            self._request, self._in_flight = (obs, tick, self._gen), True
+        self._wake.set()
+
+    def _collect(self, tick: int) -> None:
+        with self._lock:
+            result, self._result = self._result, None
+        if result is None:
+            return
+        chunk, t_obs, gen = result
+        if gen != self._gen or not self.safety.armed:
+            return  # computed before an e-stop or re-arm: the old plan is never resumed
+        if chunk.ndim != 2 or chunk.shape[1] != len(self.names) or len(chunk) == 0:
+            self.counters["chunks_bad_shape"] += 1  # whole chunk rejected; the safety layer holds
+            log.warning("policy chunk of shape %s rejected (expected (T, %d))", chunk.shape, len(self.names))
+            return
+        self.queue.push(chunk, t_obs, tick)
+
+    # ---------------------------------------------------------------- observations and operator input
+    def _read_inputs(self) -> None:
+        now_wall, now = time.time(), time.monotonic()
+        for msg in self.io.joint_states():
+            self._accept_state(msg, now_wall, now)
+        self.obs.images.update(self.io.images())
+        privileged = self.io.privileged_state()
+        if privileged is not None:
+            self.obs.privileged = privileged
+        instruction = self.io.instruction()
+        if instruction is not None and instruction != self.obs.task:
+            log.info("new instruction: %r", instruction)
+            self.obs.task = instruction
+        for engage in self.io.estop():
+            if engage:
+                self._estop()
+            else:
+                self._arm_request = True  # explicit re-arm (std_msgs/Bool false on /vla/estop)
+
+    def _accept_state(self, msg: dds.JointState, now_wall: float, now: float) -> None:
+        index = {name: i for i, name in enumerate(msg.name)}
+        if any(n not in index for n in self.names) or len(msg.position) != len(msg.name):
+            self.counters["obs_bad_names"] += 1
+            return
+        stamp = dds.seconds_from_stamp(msg.header.stamp)
+        if stamp <= self.obs.stamp:
+            self.counters["obs_replayed"] += 1  # old or repeated stamp: a replay or a frozen driver
+            return
+        if now_wall - stamp > self.cfg.obs_max_age_s:
+            self.counters["obs_stale"] += 1
+            return
+        q = np.array([msg.position[index[n]] for n in self.names])
+        if not np.all(np.isfinite(q)):
+            self.counters["obs_bad_names"] += 1
+            return
+        self.obs.q, self.obs.stamp, self.obs.arrival = q, stamp, now
+        info = getattr(msg, "sample_info", None)
+        self._new_state = (now, info.source_timestamp * 1e-9 if info is not None else stamp)
+        self.watchdog.feed("observation")
+
+    def _fresh(self) -> bool:
+        return self.obs.q is not None and time.monotonic() - self.obs.arrival <= self.cfg.obs_timeout_s
+
+    # ---------------------------------------------------------------- safety state changes
+    def _estop(self) -> None:
+        self.safety.trip("estop")
+        self._drop_plan()
+
+    def _drop_plan(self) -> None:
+        self.queue.clear()
+        self._gen += 1
+        for channel in ("policy", "observation"):
+            self.watchdog.disarm(channel)
+
+    def _on_watchdog(self, channel: str) -> None:
+        # The tick lock keeps the plan consistent; a loop stuck while holding it must not block the trip.
+        locked = self._tick_lock.acquire(timeout=0.005)
+        try:
+            if self.safety.armed:
+                self.safety.trip(channel)
+                if locked:
+                    self._drop_plan()
+        finally:
+            if locked:
+                self._tick_lock.release()
+        # Nothing is published from here: after a stall the last command is stale, and the robot side
+        # (ros2_control cmd_timeout, or a position controller keeping its last target) already holds.
+
+    def _try_arm(self) -> None:
+        reason = self.safety.arm(self.obs.q, self._fresh())
+        if reason is not None:
+            return
+        self._arm_request = False
+        self._drop_plan()
+        self.policy.reset()
+        self.watchdog.feed("observation")
+        self.watchdog.expect("policy", self.cfg.first_chunk_timeout_s)
+
+    # ---------------------------------------------------------------- the control loop
+    def tick(self, k: int) -> None:
+        """One control period: read, decide, publish. `k` is the tick index on the control clock."""
+        self.watchdog.feed("loop")
+        self._read_inputs()
+        if self.safety.armed:
+            self._arm_request = False  # a re-arm sent while armed must not re-arm after a later fault
+        if self._arm_request and not self.safety.armed and self._fresh():
+            self._try_arm()
+        elif self._arm_request and not self.safety.armed and self.safety.fault is not None:
+            self.safety.arm(self.obs.q, False)  # counted refusal: no fresh joint state
+            self._arm_request = False
+        if self.safety.armed and not self._fresh():
+            self.safety.trip("observation")  # the policy is not stepped on stale data
+            self._drop_plan()
+        action = None
+        if self.safety.armed:
+            self._collect(k)
+            action = self.queue.pop(k)
+            if action is not None:
+                self.watchdog.feed("policy")
+            if should_request(self.queue.remaining(k + 1), self.cfg.prefetch_threshold, self._in_flight):
+                self._submit(k)
+        if not self.safety.armed and time.monotonic() - self._last_publish > self.watchdog.timeouts["loop"]:
+            # the command stream was interrupted (stall, outage): the robot holds on its own; braking from
+            # our stale last command now would move it back, so stay silent until re-armed
+            self.safety.silence()
+        command = self.safety.step(action)
+        if command is not None:
+            self.io.publish_command(command)
+            self._last_publish = time.monotonic()
+            if self.safety.armed and self._new_state is not None:
+                taken, sent_wall = self._new_state
+                self.latency_s.append(time.monotonic() - taken)
+                self.wire_latency_s.append(time.time() - sent_wall)
+            if self.record_commands:
+                self.commands.append((time.monotonic(), command))
+        self._new_state = None
+
+    def status(self) -> dict[str, Any]:
+        lat = np.array(self.latency_s[-1000:]) * 1e3
+        safety = self.safety.status()
+        safety["counters"].update({k: v for k, v in self.counters.items() if v})
+        safety["counters"].update({k: v for k, v in self.queue.stats.items() if v})
+        safety.update(
+            task=self.obs.task,
+            fresh_state=self._fresh(),
+            cameras=sorted(self.obs.images),
+            latency_ms={
+                "p50": float(np.percentile(lat, 50)) if lat.size else None,
+                "p99": float(np.percentile(lat, 99)) if lat.size else None,
+            },
+        )
+        return safety
+
+    def run(self, duration_s: float = 0.0) -> None:
+        """Fixed-rate loop on absolute deadlines; overruns are counted, never bursted through."""
+        self._infer_thread.start()  # before set_realtime: threads inherit the creator's policy
+        self.watchdog.start()
+        set_realtime(self.cfg.rt_priority)
+        t0 = last = time.monotonic()
+        next_status, k = t0, 0
+        try:
+            while not self._stop.is_set() and (duration_s <= 0 or time.monotonic() - t0 < duration_s):
+                start = time.monotonic()
+                if k:
+                    self.periods_s.append(start - last)
+                last = start
+                with self._tick_lock:
+                    self.tick(k)
+                if start >= next_status:
+                    self.io.publish_status(json.dumps(self.status()))
+                    next_status = start + self.cfg.status_period_s
+                k = self._sleep_until_next(t0, k)
+        finally:
+            self.stop()
+
+    def _sleep_until_next(self, t0: float, k: int) -> int:
+        k += 1
+        delay = t0 + k * self.dt - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        # Measured after the sleep too: a stall (GIL-holding call, SIGSTOP) may have happened inside it.
+        late = time.monotonic() - (t0 + k * self.dt)
+        missed = int(late / self.dt)
+        if missed:
+            self.counters["overruns"] += 1
+            with self._tick_lock:
+                stalled = late > self.watchdog.timeouts["loop"] and self.safety.armed
+                if stalled:
+                    # the process was stalled: never continue the old plan
+                    self.safety.trip("loop")
+                    self._drop_plan()
+        return k + missed  # the tick index follows the clock, so chunk actions stay on schedule
+
+    def request_arm(self) -> None:
+        """Explicit (re-)arm, as a Bool(false) on /vla/estop does; refused (counted) on stale state."""
+        self._arm_request = True
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self.watchdog.stop()

@@ -1,0 +1,151 @@
+"""Training batches from a LeRobotDataset v3 folder (ours, or any one already on disk).
+
+    loader = make_dataloader("outputs/datasets/pick_cube", chunk_size=8, batch_size=32)
+    batch = next(iter(loader))
+    batch["observation.images.front"]  # (B, 3, H, W) float32 in [0, 1]
+    batch["observation.state"]         # (B, D_s) float32, raw (the policy normalises)
+    batch["action"]                    # (B, T, D_a) float32, raw: actions t .. t+T-1
+    batch["action_is_pad"]             # (B, T) bool: True past the end of the episode
+    batch["task"]                      # list[str], the instruction
+
+Two ways to get images, same pixels:
+- mode="memory": decode every frame once into RAM (uint8), then slice. Fast; needs
+  frames x cameras x 3 x H x W bytes (0.55 GB for 10k frames of two 96x96 cameras).
+- mode="video": lerobot's LeRobotDataset decodes the mp4 frames of each sample (seek + decode
+  per camera per sample). For datasets larger than RAM.
+- mode="auto" (default): memory when the decoded frames fit in `memory_limit_gb`, else video.
+"""
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+from vla.constants import ACTION, ACTION_IS_PAD, OBS_STATE, TASK
+from vla.data import meta
+from vla.data.checks import check_dataset
+from vla.data.memory import InMemoryDataset, load_frames
+from vla.data.meta import DatasetError, DatasetFeatures, dataset_features
+from vla.data.stats import load_stats
+
+__all__ = [
+    "DatasetError",
+    "DatasetFeatures",
+    "dataset_features",
+    "load_stats",
+    "make_dataloader",
+    "make_dataset",
+]
+
+log = logging.getLogger(__name__)
+Mode = Literal["auto", "memory", "video"]
+
+
+class LeRobotView(Dataset):
+    """lerobot's LeRobotDataset (video decoding per sample), reduced to the batch contract's keys."""
+
+    def __init__(self, root: Path, chunk_size: int, episodes: list[int] | None, repo_id: str):
+        from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+        fps = meta.read_info(root)["fps"]
+        self.dataset = LeRobotDataset(
+            repo_id,
+            root=root,
+            episodes=episodes,
+            delta_timestamps={ACTION: [t / fps for t in range(chunk_size)]},  # action chunk t .. t+T-1
+        )
+        self.keys = [*self.dataset.meta.camera_keys, OBS_STATE, ACTION, ACTION_IS_PAD, TASK]
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.dataset[index]
+        return {key: item[key] for key in self.keys}
+
+
+def collate(samples: list[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
+    """default_collate, except for a batch InMemoryDataset.__getitems__ already built."""
+    return samples if isinstance(samples, dict) else default_collate(samples)
+
+
+def decoded_bytes(features: DatasetFeatures, num_frames: int) -> int:
+    return num_frames * sum(c * h * w for c, h, w in features.image_shapes.values())
+
+
+def make_dataset(
+    root: str | Path,
+    chunk_size: int,
+    mode: Mode = "auto",
+    episodes: list[int] | None = None,
+    memory_limit_gb: float = 4.0,
+    repo_id: str = "local/dataset",
+) -> Dataset:
+    """The torch Dataset behind make_dataloader (checks the folder first; see the module doc)."""
+    root = Path(root).expanduser()
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size={chunk_size} must be >= 1 (the number of future actions per sample)")
+    if mode not in ("auto", "memory", "video"):
+        raise ValueError(f"mode={mode!r} is not one of 'auto', 'memory', 'video'")
+    features = dataset_features(root)
+    check_dataset(root, episodes)
+    if mode == "auto":
+        need = decoded_bytes(features, features.num_frames)
+        as_png = any(ft["dtype"] == "image" for ft in meta.read_info(root)["features"].values())
+        mode = "memory" if need <= memory_limit_gb * 2**30 and not as_png else "video"
+        log.info("dataset %s: %.2f GB decoded -> mode=%s", root, need / 2**30, mode)
+    if mode == "memory":
+        return InMemoryDataset(load_frames(root, episodes), chunk_size)
+    return LeRobotView(root, chunk_size, episodes, repo_id)
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32  # distinct per worker, derived from the loader's generator
+    np.random.seed(seed)
+
+
+def make_dataloader(
+    root: str | Path,
+    chunk_size: int,
+    batch_size: int,
+    num_workers: int = 0,
+    shuffle: bool = True,
+    seed: int = 0,
+    *,
+    mode: Mode = "auto",
+    episodes: list[int] | None = None,
+    drop_last: bool = False,
+    memory_limit_gb: float = 4.0,
+    persistent_workers: bool | None = None,
+) -> DataLoader:
+    """A DataLoader of training batches (keys and shapes in the module doc) from a dataset folder.
+
+    Args:
+        root: a LeRobotDataset v3.0 folder (meta/info.json inside).
+        chunk_size: T, the number of future actions per sample (delta_timestamps 0, 1/fps, ...).
+        batch_size, num_workers, shuffle, drop_last: as torch's DataLoader.
+        seed: seeds the shuffling (same seed, same batch order).
+        mode: "memory", "video" or "auto" (see the module doc).
+        episodes: only these episode indices (e.g. a train/validation split).
+        memory_limit_gb: the largest decoded size "auto" keeps in memory.
+        persistent_workers: keep workers between epochs (default: True when num_workers > 0).
+    Raises DatasetError (a ValueError) naming the file or key when the folder is incomplete or corrupt.
+    """
+    dataset = make_dataset(root, chunk_size, mode, episodes, memory_limit_gb)
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    workers = persistent_workers if persistent_workers is not None else num_workers > 0
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        collate_fn=collate,
+        drop_last=drop_last,
+        generator=torch.Generator().manual_seed(seed),
+        worker_init_fn=_seed_worker,
+        persistent_workers=workers and num_workers > 0,
+    )

@@ -1,0 +1,87 @@
+"""Running a policy in a gym env to produce one Episode, and replaying a recorded one.
+
+This is the recording app's side of vla/data: it builds envs (`import envs` registers the ids)
+and policies by name, importing both lazily so that the rest of vla/data never depends on them.
+"""
+
+from typing import Any
+
+import numpy as np
+
+from vla.data.writer import Episode, make_features
+
+MAX_STEPS = 10_000  # safety net for envs without a TimeLimit
+
+
+def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Any:
+    import gymnasium as gym
+
+    import envs
+
+    try:
+        return gym.make(env_id, **(env_kwargs or {}))
+    except gym.error.Error as exc:
+        raise ValueError(f"cannot make env {env_id!r}: {exc}; known tabletop ids: {envs.TASK_IDS}") from exc
+
+
+def make_rollout_policy(env: Any, name: str = "expert", kwargs: dict[str, Any] | None = None) -> Any:
+    """A registered policy; the expert is bound to the env it reads its privileged state from."""
+    from policies.registry import make_policy
+
+    return make_policy(name, env=env) if name == "expert" else make_policy(name, **(kwargs or {}))
+
+
+def env_features(env: Any) -> tuple[dict, int]:
+    """lerobot features and fps of an env with LeRobot's gym observation layout."""
+    space = env.observation_space
+    if "pixels" not in space.spaces or "agent_pos" not in space.spaces:
+        raise ValueError(
+            f"env observation space {space} has no 'pixels' and 'agent_pos'; not a LeRobot-style env"
+        )
+    shapes = {cam: tuple(box.shape) for cam, box in space["pixels"].spaces.items()}
+    fps = env.metadata.get("render_fps")
+    if not fps:
+        raise ValueError(
+            f"env {env.spec.id if env.spec else env} has no metadata['render_fps'] (control rate)"
+        )
+    features = make_features(shapes, space["agent_pos"].shape[0], env.action_space.shape[0])
+    return features, int(fps)
+
+
+def rollout(env: Any, policy: Any, seed: int, max_steps: int | None = None) -> Episode:
+    """One episode from env.reset(seed): frames (observation_t, action_t) until terminated/truncated."""
+    from policies.base import observation_from_env
+
+    obs, info = env.reset(seed=seed)
+    policy.reset()
+    task = env.unwrapped.task_description
+    images: dict[str, list[np.ndarray]] = {cam: [] for cam in obs["pixels"]}
+    states, actions = [], []
+    success = False
+    for _ in range(max_steps or MAX_STEPS):
+        action = np.asarray(policy.select_action(observation_from_env(obs, task)), dtype=np.float32)
+        for cam, img in obs["pixels"].items():
+            images[cam].append(np.array(img, dtype=np.uint8))  # copy: renderers may reuse buffers
+        states.append(np.asarray(obs["agent_pos"], dtype=np.float32))
+        actions.append(action)
+        obs, _, terminated, truncated, info = env.step(action)
+        success = success or bool(info.get("is_success", False))
+        if terminated or truncated:
+            break
+    return Episode(
+        images={cam: np.stack(frames) for cam, frames in images.items()},  # (T, H, W, 3)
+        state=np.stack(states),  # (T, D_s)
+        action=np.stack(actions),  # (T, D_a)
+        task=task,
+        info={"seed": int(seed), "success": success},
+    )
+
+
+def replay(env: Any, seed: int, actions: np.ndarray) -> np.ndarray:
+    """States (T, D_s) observed when `actions` (T, D_a) are replayed from env.reset(seed)."""
+    obs, _ = env.reset(seed=seed)
+    states = []
+    for action in actions:
+        states.append(np.asarray(obs["agent_pos"], dtype=np.float32))
+        obs, *_ = env.step(action)
+    return np.stack(states)

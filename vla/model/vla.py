@@ -1,0 +1,186 @@
+"""The VLA model: a VLM backbone that writes action tokens. Read this file first.
+
+A prompt is   [image tokens per camera] [instruction] [state tokens] <act_start>   and the model
+continues it with action tokens: new vocabulary entries <act_0> ... <act_{V-1}> (+ <act_end> for the
+variable-length FAST tokenizer). Two decoders, chosen by `cfg.decoder`:
+
+- "ar": autoregressive, RT-2/OpenVLA/pi0-FAST style. Training input = prompt + action tokens (teacher
+  forcing); inference prefills the prompt once and feeds one token per step through the KV cache.
+- "parallel": OpenVLA-OFT style. The prompt is followed by learned query tokens <aq_0> ... <aq_{L-1}>
+  and every query position predicts its action token in the same single forward pass.
+
+Either way the logits are computed only over the action tokens (the rows of the LM head for them):
+decoding is constrained to action tokens and the loss is on action tokens only.
+
+Inputs are normalised (the policy owns the Normalizer): images (B, 3, H, W) in [0, 1] per camera,
+state (B, D_s) and actions (B, T, D_a) with the dataset's q01..q99 range at [-1, 1].
+"""
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vla.model.backbone import Backbone
+from vla.model.config import VLAConfig
+from vla.model.tokenizers.base import ActionTokenizer
+
+IGNORE = -100  # label of positions without a loss
+
+
+class VLAModel(nn.Module):
+    def __init__(self, cfg: VLAConfig, backbone: Backbone, action_tokenizer: ActionTokenizer):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = backbone
+        self.act_tok = action_tokenizer
+        vocab = action_tokenizer.vocab_size
+        # restricted vocabulary: the V action tokens, then <act_end> (used by variable-length tokenizers)
+        self.end_index = vocab
+        self.num_slots = action_tokenizer.max_tokens + (0 if action_tokenizer.fixed_length else 1)
+        names = [f"<act_{i}>" for i in range(vocab)] + ["<act_end>", "<act_start>"]
+        names += [f"<aq_{i}>" for i in range(self.num_slots)]
+        names += [f"<state_{i}>" for i in range(cfg.state_bins)] if cfg.state_tokens else []
+        ids = torch.tensor(backbone.add_tokens(names), dtype=torch.long)
+        self.register_buffer("action_ids", ids[: vocab + 1], persistent=False)  # (V + 1,)
+        self.act_start_id = int(ids[vocab + 1])
+        self.register_buffer("query_ids", ids[vocab + 2 : vocab + 2 + self.num_slots], persistent=False)
+        self.register_buffer("state_ids", ids[vocab + 2 + self.num_slots :], persistent=False)
+
+    # -- prompt -------------------------------------------------------------------------------------
+    def build_prompt(
+        self, images: list[torch.Tensor], state: torch.Tensor | None, tasks: list[str]
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """-> input_ids (B, P) left-padded so every prompt ends at P, attention_mask (B, P), pixel kwargs."""
+        bb = self.backbone
+        prefix = bb.image_prefix_ids(len(images))
+        texts = [prefix + bb.text_ids(t) for t in tasks]
+        width = max(len(t) for t in texts)
+        ids = torch.full((len(texts), width), bb.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(texts), width), dtype=torch.long)
+        for i, t in enumerate(texts):
+            ids[i, width - len(t) :] = torch.tensor(t)
+            mask[i, width - len(t) :] = 1
+        device = self.action_ids.device
+        tail = [torch.full((len(texts), 1), self.act_start_id, device=device)]
+        if self.cfg.state_tokens:
+            if state is None:
+                raise ValueError("policy.state_tokens=true but the batch has no 'observation.state'")
+            bins = (
+                ((state.clamp(-1, 1) + 1) / 2 * self.cfg.state_bins).long().clamp(0, self.cfg.state_bins - 1)
+            )
+            tail.insert(0, self.state_ids[bins])  # (B, D_s), same binning as the bins action tokenizer
+        tail_ids = torch.cat(tail, dim=1)  # (B, D_s + 1)
+        input_ids = torch.cat([ids.to(device), tail_ids], dim=1)  # (B, P)
+        attention_mask = torch.cat([mask.to(device), torch.ones_like(tail_ids)], dim=1)  # (B, P)
+        return input_ids, attention_mask, bb.image_inputs(images)
+
+    # -- training -----------------------------------------------------------------------------------
+    def action_labels(self, actions: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) normalised actions -> labels (B, num_slots) in [0, V], IGNORE where no loss."""
+        tokens, valid = self.act_tok.encode(actions.cpu())  # (B, L), (B, L)
+        labels = torch.where(valid, tokens, torch.full_like(tokens, IGNORE))
+        if not self.act_tok.fixed_length:
+            lengths = valid.sum(1)  # (B,)
+            labels = F.pad(labels, (0, self.num_slots - labels.shape[1]), value=IGNORE)  # (B, S)
+            labels[torch.arange(len(labels)), lengths] = self.end_index
+            if self.cfg.decoder == "parallel":  # every slot after the end predicts <act_end>
+                after = torch.arange(self.num_slots)[None] > lengths[:, None]
+                labels[after] = self.end_index
+        return labels.to(self.action_ids.device)
+
+    def compute_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Cross-entropy over action tokens. batch: normalised "images" list, "state", "task", "action"."""
+        ids, mask, pixels = self.build_prompt(batch["images"], batch.get("state"), batch["task"])
+        labels = self.action_labels(batch["action"])  # (B, S)
+        b, p, s = ids.shape[0], ids.shape[1], labels.shape[1]
+        if self.cfg.decoder == "parallel":
+            tail = self.query_ids[:s].expand(b, s)  # (B, S) query slots
+            first = p  # slot i's hidden state predicts action token i
+        else:
+            tail = self.action_ids[labels[:, : s - 1].clamp(min=0)]  # (B, S-1) teacher forcing
+            first = p - 1  # token i is predicted from the position before it
+        tail_mask = torch.ones_like(tail)
+        hidden, _ = self.backbone.hidden_states(
+            torch.cat([ids, tail], 1), torch.cat([mask, tail_mask], 1), pixels
+        )  # (B, P + S[-1], H)
+        logits = self.action_logits(hidden[:, first : first + s])  # (B, S, V + 1)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE)
+        with torch.no_grad():
+            known = labels != IGNORE
+            acc = (logits.argmax(-1) == labels)[known].float().mean()
+        return loss, {"loss": float(loss.detach()), "token_acc": float(acc)}
+
+    def action_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(B, S, H) -> (B, S, V + 1) logits over the action tokens (+ <act_end>) only."""
+        return hidden @ self.backbone.output_rows(self.action_ids).T
+
+    # -- inference ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_action_chunk(self, batch: dict[str, Any]) -> np.ndarray:
+        """-> (B, T, D) normalised actions (numpy float32), greedy decoding."""
+        ids, mask, pixels = self.build_prompt(batch["images"], batch.get("state"), batch["task"])
+        if self.cfg.decoder == "parallel":
+            tokens = self._decode_parallel(ids, mask, pixels)
+        else:
+            tokens = self._decode_ar(ids, mask, pixels)
+        return self.act_tok.decode(self._split_at_end(tokens), strict=self.cfg.strict_decode)
+
+    def _allowed(self, step: int | None = None) -> torch.Tensor:
+        """(V + 1,) additive mask: -inf on indices the tokenizer cannot decode, and on a bad <act_end>."""
+        bias = torch.zeros(self.end_index + 1, device=self.action_ids.device)
+        bias[self.act_tok.valid_vocab_size : self.end_index] = float("-inf")
+        if self.act_tok.fixed_length or step == 0:
+            bias[self.end_index] = float("-inf")  # fixed length: never; variable: never an empty chunk
+        return bias
+
+    def _decode_parallel(self, ids: torch.Tensor, mask: torch.Tensor, pixels: dict) -> torch.Tensor:
+        b, p, s = ids.shape[0], ids.shape[1], self.num_slots
+        queries = self.query_ids.expand(b, s)  # (B, S)
+        hidden, _ = self.backbone.hidden_states(
+            torch.cat([ids, queries], 1), torch.cat([mask, torch.ones_like(queries)], 1), pixels
+        )  # (B, P + S, H)
+        logits = self.action_logits(hidden[:, p:]) + self._allowed()  # (B, S, V + 1)
+        logits[:, 0] += self._allowed(step=0)
+        return logits.argmax(-1)  # (B, S)
+
+    def _decode_ar(
+        self, ids: torch.Tensor, mask: torch.Tensor, pixels: dict, lean: bool = True
+    ) -> torch.Tensor:
+        """Greedy, one token per step through the KV cache; stops once every row has ended.
+        lean: continue with the exact lean step (vla/model/fast_decode.py) where the LM supports it."""
+        hidden, cache = self.backbone.hidden_states(ids, mask, pixels, use_cache=True)  # (B, P, H)
+        stepper = self.backbone.step_decoder(cache, mask, self.num_slots) if lean else None
+        out = []
+        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+        for step in range(self.num_slots):
+            logits = self.action_logits(hidden[:, -1]) + self._allowed(step)  # (B, V + 1)
+            token = logits.argmax(-1)  # (B,)
+            out.append(token)
+            done |= token == self.end_index
+            if done.all() or step == self.num_slots - 1:
+                break
+            next_ids = self.action_ids[token][:, None]  # (B, 1)
+            if stepper is not None:
+                hidden = stepper.step(next_ids)  # (B, 1, H)
+            else:
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)  # (B, P + step + 1)
+                hidden, cache = self.backbone.hidden_states(
+                    next_ids, mask, past_key_values=cache, use_cache=True
+                )
+        return torch.stack(out, 1)  # (B, steps)
+
+    def _split_at_end(self, tokens: torch.Tensor) -> list[list[int]]:
+        """(B, S) indices -> one list per row, cut before the first <act_end>."""
+        rows = tokens.tolist()
+        if self.act_tok.fixed_length:
+            return rows
+        return [row[: row.index(self.end_index)] if self.end_index in row else row for row in rows]
+
+    def generate_baseline(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The same greedy constrained decoding through transformers' generate() (benchmark baseline)."""
+        ids, _, pixels = self.build_prompt(batch["images"], batch.get("state"), batch["task"])
+        allowed = self.action_ids[: self.act_tok.valid_vocab_size]
+        return self.backbone.generate_baseline(ids, pixels, allowed, self.act_tok.max_tokens)

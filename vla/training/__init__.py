@@ -1,0 +1,1 @@
+"""Pieces of `vla train` and `vla eval`: config checks, optimisation, data order, policy building."""

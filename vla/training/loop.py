@@ -1,0 +1,195 @@
+"""The training loop: one step = loss, backward, clip, AdamW, schedule, EMA; checkpoints that resume exactly.
+
+Works with any torch module that has `compute_loss(batch) -> (loss, metrics)` and
+`save_pretrained(dir)`; `accelerate` places model and batches on the device, handles mixed
+precision and shards data across processes, so the same code runs on a laptop CPU and a GPU node.
+
+Exact resume: the data order of epoch e is a function of (seed, e) only (the loader factory is
+called with the epoch), the position inside the epoch is saved, and every RNG is restored after
+everything has been built, so N steps straight == N/2 steps + resume + N/2 steps.
+"""
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+
+from vla import checkpoint as ckpt
+from vla.logging_utils import RunLogger, progress
+from vla.training.optim import EMA, make_optimizer, make_scheduler
+
+LoaderFactory = Callable[[int], Any]  # epoch -> an iterable of batches (a DataLoader), seeded by the epoch
+EvalFn = Callable[[Any, int], Mapping[str, float]]  # (policy, step) -> metrics
+
+
+@dataclass
+class Trainer:
+    cfg: Mapping[str, Any]  # the `train` config group
+    accelerator: Accelerator
+    policy: torch.nn.Module
+    make_loader: LoaderFactory
+    run_dir: Path
+    config_yaml: str  # the resolved run config, stored in every checkpoint
+    logger: RunLogger | None = None  # None on non-main processes
+    evaluate: EvalFn | None = None
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0  # data position: batches of `epoch` already consumed
+    history: list[float] = field(default_factory=list)  # loss per step (tests compare curves)
+
+    def __post_init__(self) -> None:
+        self.optimizer = make_optimizer(self.policy, self.cfg)
+        self.scheduler = make_scheduler(self.optimizer, self.cfg)
+        self.ema = (
+            EMA(self.policy, self.cfg["ema"]["decay"], self.cfg["ema"]["start_step"])
+            if self.cfg["ema"]["enabled"]
+            else None
+        )
+        self.model, self.optimizer = self.accelerator.prepare(self.policy, self.optimizer)
+
+    # ------------------------------------------------------------------------------------ resume
+    def resume(self, path: str | Path) -> None:
+        """Restores optimiser, scheduler, EMA, RNG and data position from a checkpoint.
+
+        The policy must already hold the checkpoint's pretrained/ weights (build it with
+        from_pretrained); with EMA those are the EMA weights and the raw ones are loaded here.
+        """
+        directory = ckpt.resolve_checkpoint(path)
+        policy = self.accelerator.unwrap_model(self.model)
+        raw = ckpt.load_raw_model_state(directory)
+        if self.ema is not None:
+            if raw is None:
+                raise ValueError(f"{directory} was saved without EMA; resume it with train.ema.enabled=false")
+            self.ema.load_state_dict(policy.state_dict())
+            policy.load_state_dict(raw)
+        state = ckpt.load_training_state(
+            directory, self.optimizer, self.scheduler, rank=self.accelerator.process_index
+        )
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        if self.logger is not None:
+            self.logger.truncate_after(self.step)
+
+    # -------------------------------------------------------------------------------------- data
+    def _batches(self) -> Iterator[Any]:
+        """Endless batches from the saved position on; epoch e's order depends only on (seed, e)."""
+        while True:
+            loader = self.accelerator.prepare_data_loader(self.make_loader(self.epoch))
+            if self.batch_in_epoch:
+                loader = self.accelerator.skip_first_batches(loader, self.batch_in_epoch)
+            for batch in loader:
+                self.batch_in_epoch += 1
+                yield batch
+            if self.batch_in_epoch == 0:
+                raise ValueError(
+                    "the data loader produced no batch: is the dataset empty or batch_size too big?"
+                )
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+
+    # -------------------------------------------------------------------------------------- loop
+    def fit(self, until: int | None = None) -> None:
+        """Trains to cfg.steps (or stops after step `until`, as a kill would, for resume tests)."""
+        total, main = int(self.cfg["steps"]), self.accelerator.is_main_process
+        stop = total if until is None else min(until, total)
+        bar = progress(total, initial=self.step, disable=not main)
+        batches = self._batches()
+        t0 = time.perf_counter()
+        while self.step < stop:
+            metrics = self.train_step(next(batches))
+            self.step += 1
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
+            bar.update(1)
+            if self.step % self.cfg["log_every"] == 0 or self.step == total:
+                metrics["steps_per_s"] = self.cfg["log_every"] / max(time.perf_counter() - t0, 1e-9)
+                t0 = time.perf_counter()
+                self._log(metrics)
+            if self.step % self.cfg["save_every"] == 0 or self.step == total:
+                self.save()
+            every = self.cfg["eval_every"]
+            if self.evaluate and (
+                (every and self.step % every == 0) or (self.step == total and self.cfg["eval_at_end"])
+            ):
+                self.run_evaluation()
+        bar.close()
+
+    def train_step(self, batch: Mapping[str, Any]) -> dict[str, float]:
+        self.model.train()
+        with self.accelerator.autocast():
+            loss, metrics = _loss(self.model, self.accelerator, batch)
+        self.accelerator.backward(loss)
+        clip = self.cfg["grad_clip_norm"]
+        grad_norm = self.accelerator.clip_grad_norm_(
+            self.model.parameters(), clip if clip > 0 else float("inf")
+        )
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.accelerator.unwrap_model(self.model), self.step)
+        self.history.append(loss.item())
+        lr = self.scheduler.get_last_lr()[0]
+        return {**metrics, "loss": loss.item(), "grad_norm": float(grad_norm), "lr": lr}
+
+    def _log(self, metrics: Mapping[str, float]) -> None:
+        if self.logger is not None:
+            self.logger.log(self.step, {**metrics, "epoch": self.epoch})
+
+    # -------------------------------------------------------------------------------- checkpoint
+    def save(self) -> Path | None:
+        self.accelerator.wait_for_everyone()
+        policy = self.accelerator.unwrap_model(self.model)
+        state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
+        path = None
+        if self.accelerator.is_main_process:
+            raw = {k: v for k, v in policy.state_dict().items()} if self.ema is not None else None
+            path = ckpt.save_checkpoint(
+                self.run_dir, self.step, save_pretrained=self._save_pretrained, config_yaml=self.config_yaml,
+                optimizer=self.optimizer, scheduler=self.scheduler, state=state,
+                raw_model_state=raw, keep_last=self.cfg["keep_last"],
+            )  # fmt: skip
+        self.accelerator.wait_for_everyone()
+        return path
+
+    def _save_pretrained(self, directory: Path) -> None:
+        policy = self.accelerator.unwrap_model(self.model)
+        if self.ema is None:
+            policy.save_pretrained(directory)
+            return
+        with self.ema.applied(policy):
+            policy.save_pretrained(directory)
+
+    def run_evaluation(self) -> Mapping[str, float]:
+        """Sim evaluation with the deployable weights; never disturbs the training RNG streams."""
+        policy = self.accelerator.unwrap_model(self.model)
+        policy.eval()
+        with _preserved_rng():
+            if self.ema is not None:
+                with self.ema.applied(policy):
+                    metrics = self.evaluate(policy, self.step)
+            else:
+                metrics = self.evaluate(policy, self.step)
+        if self.logger is not None:
+            self.logger.log(self.step, metrics, split="eval")
+        return metrics
+
+
+def _loss(model: torch.nn.Module, accelerator: Accelerator, batch: Mapping[str, Any]) -> tuple[Any, dict]:
+    """compute_loss on the unwrapped policy in one process; through forward under DDP (gradient sync)."""
+    if accelerator.num_processes > 1:
+        return model(batch)
+    return accelerator.unwrap_model(model).compute_loss(batch)
+
+
+class _preserved_rng:  # noqa: N801 (used as a context manager)
+    def __enter__(self) -> None:
+        self.states = (torch.get_rng_state(), np.random.get_state(), random.getstate())
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_rng_state(self.states[0])
+        np.random.set_state(self.states[1])
+        random.setstate(self.states[2])

@@ -1,0 +1,156 @@
+"""Evaluation report: success with 95% Wilson intervals per task and split, markdown, bar plot, videos."""
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vla.training.rollout import Episode
+
+Z95 = 1.959964  # two-sided 95% normal quantile
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (better than p +- z*se at small n and p near 0/1)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def summarize(episodes: Sequence[Episode]) -> list[dict[str, Any]]:
+    """One row per (task, split) in first-seen order; an "all" row per split when there are several tasks."""
+    keys = list(dict.fromkeys((e.task, e.split) for e in episodes))
+    tasks = list(dict.fromkeys(e.task for e in episodes))
+    if len(tasks) > 1:
+        keys += [("all", s) for s in dict.fromkeys(e.split for e in episodes)]
+    rows = []
+    for task, split in keys:
+        eps = [e for e in episodes if (task in ("all", e.task)) and e.split == split]
+        k, n = sum(e.success for e in eps), len(eps)
+        lo, hi = wilson_interval(k, n)
+        rows.append({
+            "task": task, "split": split, "episodes": n, "successes": k, "success_rate": k / n,
+            "ci95_low": lo, "ci95_high": hi, "mean_length": float(np.mean([e.length for e in eps])),
+        })  # fmt: skip
+    return rows
+
+
+def latency_stats(seconds: Sequence[float]) -> dict[str, float]:
+    """Milliseconds per policy inference call (one action chunk, or one expert action)."""
+    if not seconds:
+        return {"calls": 0}
+    ms = np.asarray(seconds) * 1000
+    return {
+        "calls": len(ms), "mean_ms": float(ms.mean()), "p50_ms": float(np.percentile(ms, 50)),
+        "p95_ms": float(np.percentile(ms, 95)), "max_ms": float(ms.max()),
+    }  # fmt: skip
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# Evaluation: {report['policy']} on {report['env_id']}",
+        "",
+        "| task | split | success | 95% CI (Wilson) | episodes | mean length |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report["rows"]:
+        lines.append(
+            f"| {r['task']} | {r['split']} | {r['success_rate']:.0%} ({r['successes']}/{r['episodes']}) "
+            f"| [{r['ci95_low']:.2f}, {r['ci95_high']:.2f}] | {r['episodes']} | {r['mean_length']:.1f} |"
+        )
+    lat = report["latency"]
+    if lat.get("calls"):
+        lines += [
+            "",
+            f"Policy latency per inference call: mean {lat['mean_ms']:.1f} ms, p50 {lat['p50_ms']:.1f} ms, "
+            f"p95 {lat['p95_ms']:.1f} ms ({lat['calls']} calls).",
+        ]
+    seeds = report["seeds"]
+    lines += [
+        "",
+        f"Seeds: episode i of each split uses seed {seeds['base']} + i (i < {seeds['n_episodes']}).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def bar_plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Grouped bars: success per task, one bar per split, Wilson intervals as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    width = 0.8 / len(splits)
+    fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(tasks) + 2), 3.5))
+    for j, split in enumerate(splits):
+        xs, ys, err = [], [], [[], []]
+        for i, task in enumerate(tasks):
+            row = next((r for r in rows if r["task"] == task and r["split"] == split), None)
+            if row is not None:
+                xs.append(i + (j - (len(splits) - 1) / 2) * width)
+                ys.append(row["success_rate"])
+                err[0].append(max(0.0, row["success_rate"] - row["ci95_low"]))  # rounding can cross p
+                err[1].append(max(0.0, row["ci95_high"] - row["success_rate"]))
+        ax.bar(xs, ys, width, yerr=err, capsize=3, label=split)
+    ax.set_xticks(range(len(tasks)), tasks)
+    ax.set(
+        ylim=(0, 1.05), ylabel="success rate (95% Wilson CI)", title="success per task and instruction split"
+    )
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_video(episode: Episode, path: Path, fps: int, size: int) -> Path:
+    """H.264 mp4 of the episode's frames, upscaled to `size`, instruction and outcome overlaid."""
+    import av
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for t, frame in enumerate(episode.frames):
+            img = cv2.resize(np.ascontiguousarray(frame), (size, size), interpolation=cv2.INTER_NEAREST)
+            last = t == len(episode.frames) - 1
+            _overlay(
+                img, episode.instruction, f"{'success' if episode.success else 'fail'}" if last else f"t={t}"
+            )
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def _overlay(img: np.ndarray, text: str, corner: str) -> None:
+    import cv2
+
+    h, w = img.shape[:2]
+    scale = max(0.3, w / 700)
+    cv2.rectangle(img, (0, h - int(22 * scale * 2)), (w, h), (0, 0, 0), -1)
+    cv2.putText(
+        img, text, (4, h - int(12 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA
+    )
+    cv2.putText(
+        img,
+        corner,
+        (4, int(20 * scale * 1.5)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        (255, 255, 0),
+        1,
+        cv2.LINE_AA,
+    )

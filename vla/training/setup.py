@@ -1,0 +1,181 @@
+"""Building what `vla train` needs from its config: run dir, accelerator, dataset, policy, loader, evaluator.
+
+Every check that can fail runs here, before the first optimiser step (RELIABILITY.md fault 15).
+"""
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from accelerate import Accelerator
+from omegaconf import DictConfig, OmegaConf
+
+from vla import checkpoint as ckpt
+from vla.training.validate import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def resume_dir(cfg: DictConfig) -> Path | None:
+    """The checkpoint to resume from (cfg.resume: a run dir or a checkpoint dir), or None."""
+    if cfg.resume is None:
+        return None
+    try:
+        return ckpt.resolve_checkpoint(cfg.resume)
+    except FileNotFoundError as err:
+        raise ConfigError(f"resume={cfg.resume!r}: {err}") from err
+
+
+def run_dir(cfg: DictConfig, resume_from: Path | None) -> Path:
+    """cfg.run_dir; else the resumed run's own dir (so it continues in place); else Hydra's output dir."""
+    if cfg.run_dir:
+        return Path(cfg.run_dir)
+    if resume_from is not None:
+        return resume_from.parent.parent  # <run>/checkpoints/step_N
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def make_accelerator(train_cfg: Mapping[str, Any]) -> Accelerator:
+    import torch
+    from accelerate.utils import DataLoaderConfiguration
+
+    if train_cfg["mixed_precision"] == "fp16" and (train_cfg["cpu"] or not torch.cuda.is_available()):
+        raise ConfigError("train.mixed_precision=fp16 needs a GPU (fix: `train.mixed_precision=no` or bf16)")
+    return Accelerator(
+        cpu=bool(train_cfg["cpu"]),
+        mixed_precision=train_cfg["mixed_precision"],
+        # the loader's own seeded generator fixes the order; accelerate only shards it across processes
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=False),
+    )
+
+
+def prepare_dataset(cfg: DictConfig) -> Path:
+    """The dataset root; records expert demos into it first when dataset.record_if_missing is set."""
+    root = Path(cfg.dataset.root)
+    if not (root / "meta" / "info.json").exists():
+        if not cfg.dataset.record_if_missing:
+            raise ConfigError(
+                f"dataset.root={str(root)!r} holds no dataset; record one with "
+                f"`vla record env={_choice('env')} root={root}` or pass dataset.record_if_missing=true"
+            )
+        record_demos(
+            cfg.env, root, cfg.dataset.num_episodes, cfg.dataset.seed_base, cfg.dataset.record_workers
+        )
+    return root
+
+
+def record_demos(
+    env_cfg: Mapping[str, Any], root: Path, num_episodes: int, seed_base: int, workers: int
+) -> None:
+    """Successful scripted-expert episodes; failed attempts are dropped and the next seed is tried."""
+    from vla.data.record import record_dataset
+
+    kwargs = dict(OmegaConf.to_container(env_cfg.kwargs, resolve=True)) if env_cfg.get("kwargs") else {}
+    split = kwargs.pop("split", "train")
+    log.info("recording %d expert episodes of %s into %s", num_episodes, env_cfg.id, root)
+    record_dataset(
+        env_cfg.id, root, num_episodes=num_episodes, split=split, seeds=seed_base, env_kwargs=kwargs,
+        num_workers=workers,
+    )  # fmt: skip
+
+
+def check_dataset_fits(cfg: DictConfig, features: Any) -> None:
+    """The dataset must match the env the policy will act in: cameras, image size, state and action dims."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+
+    kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True) if cfg.env.get("kwargs") else {}
+    env = gym.make(cfg.env.id, **kwargs)
+    try:
+        pixels = env.observation_space["pixels"]
+        state_dim = env.observation_space["agent_pos"].shape[0]
+        action_dim = env.action_space.shape[0]
+    finally:
+        env.close()
+    where = f"dataset {cfg.dataset.root}"
+    fix = "re-record the dataset with this env config, or choose the env it was recorded with"
+    for cam in features.cameras:
+        if cam not in pixels.spaces:
+            raise ConfigError(
+                f"{where} has camera {cam!r}; env {cfg.env.id} has {list(pixels.spaces)} ({fix})"
+            )
+        h, w = pixels[cam].shape[:2]
+        if tuple(features.image_shapes[cam][1:]) != (h, w):
+            raise ConfigError(
+                f"{where} has {cam} images {features.image_shapes[cam][1:]}, "
+                f"env.kwargs.image_size gives {(h, w)} ({fix})"
+            )
+    if features.action_dim != action_dim or features.state_dim != state_dim:
+        raise ConfigError(
+            f"{where} has action dim {features.action_dim} / state dim {features.state_dim}; "
+            f"env {cfg.env.id} has {action_dim} / {state_dim} ({fix})"
+        )
+
+
+def build_policy(cfg: DictConfig, root: Path, resume_from: Path | None) -> Any:
+    """A fresh VLAPolicy for the dataset, or the resumed checkpoint's (weights, tokenizer, stats)."""
+    from policies.vla_policy import VLAPolicy, collect_action_chunks
+    from vla.data.dataset import dataset_features, load_stats, make_dataloader
+
+    if resume_from is not None:
+        return VLAPolicy.from_pretrained(resume_from / ckpt.PRETRAINED)
+    features = dataset_features(root)
+    chunks = None
+    if cfg.tokenizer.type == "fast":  # FAST's BPE is fitted on the dataset's action chunks
+        loader = make_dataloader(root, cfg.policy.chunk_size, 256, shuffle=False)
+        chunks = collect_action_chunks(loader)
+    policy_cfg = OmegaConf.to_container(cfg.policy, resolve=True)
+    policy_cfg.pop("name", None)
+    return VLAPolicy.from_config(
+        policy_cfg, load_stats(root), features.cameras, features.state_dim, features.action_dim, chunks
+    )
+
+
+def loader_factory(cfg: DictConfig, root: Path) -> Any:
+    """epoch -> the DataLoader whose order is a function of (seed, epoch) only (exact resume)."""
+    from vla.data.dataset import make_dataloader
+
+    loader = make_dataloader(
+        root, cfg.policy.chunk_size, cfg.train.batch_size, cfg.train.num_workers, shuffle=True,
+        seed=cfg.seed, drop_last=True, persistent_workers=False,
+    )  # fmt: skip
+    if len(loader) == 0:
+        raise ConfigError(
+            f"train.batch_size={cfg.train.batch_size} is larger than the dataset "
+            f"({len(loader.dataset)} samples)"
+        )
+
+    def for_epoch(epoch: int) -> Any:
+        loader.generator.manual_seed(cfg.seed * 1_000_003 + epoch)  # order and worker seeds of this epoch
+        return loader
+
+    return for_epoch
+
+
+def make_evaluator(cfg: DictConfig, out_root: Path) -> Any:
+    """(policy, step) -> {"success/<split>": rate}: the sim evaluation run during training."""
+    from vla.eval import evaluate, success_metrics
+
+    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
+    eval_cfg = OmegaConf.to_container(cfg.eval, resolve=True)
+
+    def run(policy: Any, step: int) -> dict[str, float]:
+        report = evaluate(
+            policy, f"step {step}", env_cfg, eval_cfg, out_root / "eval" / ckpt.step_dir_name(step)
+        )
+        return success_metrics(report)
+
+    return run
+
+
+def _choice(group: str) -> str:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return str(HydraConfig.get().runtime.choices[group])
+    except (ValueError, KeyError):
+        return "<name>"

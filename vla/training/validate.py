@@ -1,0 +1,86 @@
+"""Value checks for the Hydra configs, run before any work starts.
+
+Hydra's struct mode already rejects unknown keys (`train.stesp=5` -> "Key 'stesp' is not in
+struct"); these checks reject known keys with bad values, naming the key and a valid example.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+SPLITS = ("train", "heldout_phrasing", "heldout_combo")
+MIXED_PRECISION = ("no", "fp16", "bf16")
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key and the fix."""
+
+
+def _check(cfg: DictConfig, key: str, ok: Callable[[Any], bool], rule: str, example: str) -> None:
+    value = OmegaConf.select(cfg, key, throw_on_missing=True)
+    try:
+        good = ok(value)
+    except TypeError:
+        good = False
+    if not good:
+        raise ConfigError(f"{key}={value!r}: {rule} (fix: e.g. `{key}={example}`)")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def validate_train(cfg: DictConfig) -> None:
+    """Checks cfg.train, cfg.wandb, cfg.dataset and cfg.eval of a `vla train` config."""
+    t = "train."
+    _check(cfg, t + "steps", lambda v: _is_int(v) and v > 0, "must be an integer > 0", "2000")
+    _check(cfg, t + "batch_size", lambda v: _is_int(v) and v > 0, "must be an integer > 0", "32")
+    _check(cfg, t + "num_workers", lambda v: _is_int(v) and v >= 0, "must be an integer >= 0", "2")
+    _check(cfg, t + "lr", lambda v: _is_num(v) and v > 0, "must be a number > 0", "3e-4")
+    _check(cfg, t + "weight_decay", lambda v: _is_num(v) and v >= 0, "must be a number >= 0", "0.01")
+    _check(cfg, t + "eps", lambda v: _is_num(v) and v > 0, "must be a number > 0", "1e-8")
+    _check(
+        cfg, t + "betas", lambda v: len(v) == 2 and all(_is_num(b) and 0 <= b < 1 for b in v),
+        "must be two numbers in [0, 1)", "[0.9,0.95]",
+    )  # fmt: skip
+    steps = cfg.train.steps
+    _check(
+        cfg, t + "warmup_steps", lambda v: _is_int(v) and 0 <= v <= steps, f"must be in [0, {steps}]", "100"
+    )
+    _check(cfg, t + "min_lr_ratio", lambda v: _is_num(v) and 0 <= v <= 1, "must be in [0, 1]", "0.1")
+    _check(cfg, t + "grad_clip_norm", lambda v: _is_num(v) and v >= 0, "must be >= 0 (0 = off)", "1.0")
+    _check(
+        cfg, t + "mixed_precision", lambda v: v in MIXED_PRECISION, f"must be one of {MIXED_PRECISION}", "no"
+    )
+    _check(cfg, t + "ema.decay", lambda v: _is_num(v) and 0 < v < 1, "must be in (0, 1)", "0.999")
+    _check(cfg, t + "ema.start_step", lambda v: _is_int(v) and v >= 0, "must be an integer >= 0", "0")
+    for key in ("log_every", "save_every"):
+        _check(cfg, t + key, lambda v: _is_int(v) and v > 0, "must be an integer > 0", "100")
+    for key in ("keep_last", "eval_every"):
+        _check(cfg, t + key, lambda v: _is_int(v) and v >= 0, "must be an integer >= 0 (0 = off)", "3")
+    _check(cfg, "wandb.mode", lambda v: v in WANDB_MODES, f"must be one of {WANDB_MODES}", "offline")
+    _check(cfg, "dataset.num_episodes", lambda v: _is_int(v) and v > 0, "must be an integer > 0", "50")
+    _check(cfg, "dataset.seed_base", lambda v: _is_int(v) and v >= 0, "must be an integer >= 0", "1000")
+    _check(cfg, "seed", _is_int, "must be an integer", "0")
+    validate_eval(cfg)
+
+
+def validate_eval(cfg: DictConfig) -> None:
+    """Checks cfg.eval (shared by `vla train` and `vla eval`)."""
+    e = "eval."
+    _check(cfg, e + "n_episodes", lambda v: _is_int(v) and v > 0, "must be an integer > 0", "20")
+    _check(cfg, e + "n_envs", lambda v: _is_int(v) and v > 0, "must be an integer > 0", "2")
+    _check(
+        cfg, e + "splits", lambda v: len(v) > 0 and all(s in SPLITS for s in v),
+        f"must be a non-empty list drawn from {SPLITS}", "[train,heldout_phrasing]",
+    )  # fmt: skip
+    _check(cfg, e + "seed_base", lambda v: _is_int(v) and v >= 0, "must be an integer >= 0", "100000")
+    _check(cfg, e + "max_steps", lambda v: v is None or (_is_int(v) and v > 0), "must be null or > 0", "null")
+    _check(cfg, e + "n_videos", lambda v: _is_int(v) and v >= 0, "must be an integer >= 0", "2")
+    _check(cfg, e + "video_size", lambda v: _is_int(v) and 32 <= v <= 2048, "must be in [32, 2048]", "256")
