@@ -31,8 +31,8 @@ test-slow: setup
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check vla envs policies tests benchmarks
-	$(VENV)/bin/ruff format --check vla envs policies tests benchmarks
+	$(VENV)/bin/ruff check vla envs policies tests benchmarks scripts
+	$(VENV)/bin/ruff format --check vla envs policies tests benchmarks scripts
 
 bench: setup
 	$(PY) -m benchmarks.run_all

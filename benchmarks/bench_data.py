@@ -9,6 +9,8 @@ tensors), both through vla.data.dataset.make_dataloader with the same batches.
 """
 
 import argparse
+import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +23,7 @@ from vla.data.meta import dataset_features
 from vla.data.record import record_dataset
 
 ENV_ID = "vla/PickCube-v0"
+VIDEO = "video: lerobot LeRobotDataset + torch DataLoader (baseline)"
 
 
 def bench_record(root: Path, episodes: int, image_size: int, workers: int) -> dict[str, float]:
@@ -58,10 +61,18 @@ def bench_load(root: Path, mode: str, workers: int, batches: int, chunk: int = 1
 
 
 def _record_table(rows: list[tuple[str, dict]]) -> str:
+    baseline = rows[0][1]["frames_s"]
     return markdown_table(
-        ["recording", "episodes", "frames", "wall s", "frames/s"],
+        ["recording", "episodes", "frames", "wall s", "frames/s", "vs 1 process"],
         [
-            [name, r["episodes"], r["frames"], f"{r['seconds']:.1f}", f"{r['frames_s']:.1f}"]
+            [
+                name,
+                r["episodes"],
+                r["frames"],
+                f"{r['seconds']:.1f}",
+                f"{r['frames_s']:.1f}",
+                f"{r['frames_s'] / baseline:.2f}x",
+            ]
             for name, r in rows
         ],
     )
@@ -95,18 +106,24 @@ def main(argv: list[str] | None = None) -> None:
             ("2 rollout workers", bench_record(Path(tmp) / "w2", args.episodes, args.image_size, 2))
         )
         loads = [
-            ("video (lerobot decode per sample)", 2, bench_load(root, "video", 2, args.batches)),
-            ("video (lerobot decode per sample)", 0, bench_load(root, "video", 0, args.batches)),
+            (VIDEO, 2, bench_load(root, "video", 2, args.batches)),
+            (VIDEO, 0, bench_load(root, "video", 0, args.batches)),
             ("memory (decode once, uint8 in RAM)", 2, bench_load(root, "memory", 2, args.batches)),
             ("memory (decode once, uint8 in RAM)", 0, bench_load(root, "memory", 0, args.batches)),
         ]
     body = (
         f"{ENV_ID}, expert policy, cameras front+wrist at {args.image_size}x{args.image_size}, "
-        "AV1 (lerobot's default encoder), 10 fps; commit every 10 episodes.\n\n{_record_table(records)}\n\n"
+        "AV1 (lerobot's default encoder), 10 fps; commit every 10 episodes. Wall time covers the whole "
+        "`record_dataset` call (env probe, spawning the worker processes, rollouts, encoding, commits).\n\n"
+        f"{_record_table(records)}\n\n"
         f"Loading: chunk_size 10, batch 32, {args.batches} timed batches after a warm-up batch; 'setup' = "
         "building the loader + first batch (memory mode decodes every frame then).\n\n"
-        f"{_load_table(loads, loads[0][2]['samples_s'])}\n"
+        f"{_load_table(loads, loads[0][2]['samples_s'])}\n\n"
+        "The machine's 2 cores are shared with other jobs "
+        f"(load average {os.getloadavg()[0]:.1f} at the end of this run), so figures vary run to run; "
+        "on 2 busy cores, extra processes (rollout or loader workers) mostly add start-up and IPC cost.\n"
     )
+    argv = sys.argv[1:] if argv is None else argv
     command = "python -m benchmarks.bench_data" + (f" {' '.join(argv)}" if argv else "")
     if args.no_write:
         print(body)

@@ -24,7 +24,7 @@ from benchmarks.common import markdown_table, write_section
 from policies.vla_policy import VLAPolicy, fake_observation, observation_to_batch
 from vla.data.normalize import compute_stats
 
-CAMERAS = ("front", "wrist")
+CAMERAS = ("front", "wrist")  # the default; --cameras front measures the demo preset
 DIM = 6
 
 
@@ -40,12 +40,14 @@ def smooth_chunks(n: int, chunk: int, seed: int) -> np.ndarray:
     return (amp * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
 
 
-def synthetic_batch(batch_size: int, chunk: int, image_size: int, seed: int) -> dict:
+def synthetic_batch(
+    batch_size: int, chunk: int, image_size: int, seed: int, cameras: tuple[str, ...] = CAMERAS
+) -> dict:
     gen = torch.Generator().manual_seed(seed)
     actions = torch.from_numpy(smooth_chunks(batch_size, chunk, seed))
     batch = {
         f"observation.images.{c}": torch.rand(batch_size, 3, image_size, image_size, generator=gen)
-        for c in CAMERAS
+        for c in cameras
     }
     batch.update(
         {"observation.state": actions[:, 0], "action": actions, "task": ["pick up the red cube"] * batch_size}
@@ -54,7 +56,7 @@ def synthetic_batch(batch_size: int, chunk: int, image_size: int, seed: int) -> 
     return batch
 
 
-def build(tokenizer: str, decoder: str, chunk: int, image_size: int) -> VLAPolicy:
+def build(tokenizer: str, decoder: str, chunk: int, image_size: int, cameras: tuple[str, ...]) -> VLAPolicy:
     torch.manual_seed(0)
     flat = smooth_chunks(4000, chunk, seed=1).reshape(-1, DIM)
     stats = {"observation.state": compute_stats(flat), "action": compute_stats(flat)}
@@ -66,7 +68,7 @@ def build(tokenizer: str, decoder: str, chunk: int, image_size: int) -> VLAPolic
         "backbone": {"image_size": image_size},
     }
     return VLAPolicy.from_config(
-        cfg, stats, CAMERAS, DIM, DIM, action_chunks=smooth_chunks(4000, chunk, seed=2)
+        cfg, stats, cameras, DIM, DIM, action_chunks=smooth_chunks(4000, chunk, seed=2)
     )
 
 
@@ -79,7 +81,7 @@ def train(policy: VLAPolicy, steps: int, batch_size: int, image_size: int) -> fl
         if i == 2:
             start = time.perf_counter()
         loss, _ = policy.compute_loss(
-            synthetic_batch(batch_size, policy.cfg.chunk_size, image_size, seed=i % 4)
+            synthetic_batch(batch_size, policy.cfg.chunk_size, image_size, i % 4, policy.cfg.cameras)
         )
         opt.zero_grad()
         loss.backward()
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--chunk", type=int, default=10)
     parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--cameras", nargs="+", default=list(CAMERAS), help="e.g. --cameras front (demo)")
     parser.add_argument("--train-steps", type=int, default=12, help="steps at batch 32 for samples/s")
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
@@ -117,11 +120,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("vla.model.tokenizers.base").setLevel(
         logging.ERROR
     )  # failures are counted in the table
-    obs = fake_observation(CAMERAS, image_size=args.image_size, state_dim=DIM)
+    cameras = tuple(args.cameras)
+    obs = fake_observation(cameras, image_size=args.image_size, state_dim=DIM)
     lat_rows, tok_rows, gen_rows, train_rows = [], [], [], []
     for tokenizer in ("bins", "fast"):
         for decoder in ("parallel", "ar"):
-            policy = build(tokenizer, decoder, args.chunk, args.image_size)
+            policy = build(tokenizer, decoder, args.chunk, args.image_size, cameras)
             sps = train(policy, args.train_steps, 32, args.image_size)
             train(
                 policy, 40, 8, args.image_size
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             tok_rows = token_rows(policy, args.chunk)
     body = "\n\n".join(
         [
-            f"Tiny VLA (SmolVLM architecture, random init + a few synthetic steps), {len(CAMERAS)} cameras "
+            f"Tiny VLA (SmolVLM architecture, random init + a few synthetic steps), {len(cameras)} camera(s) "
             f"at {args.image_size} px, 6-D state and actions, chunk {args.chunk}, batch 1, "
             f"torch threads: {args.threads}. "
             "Effective actions/s = actions executed per chunk (n_action_steps = chunk) / p50 latency.",
@@ -171,7 +175,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.no_write:
         print(body)
     else:
-        write_section("model", "Model: tiny VLA latency, tokens per chunk, decoding, training", command, body)
+        preset = (
+            "" if cameras == CAMERAS and args.chunk == 10 else f" ({'+'.join(cameras)}, chunk {args.chunk})"
+        )
+        name = "model" if not preset else f"model_{'_'.join(cameras)}_chunk{args.chunk}"
+        write_section(
+            name, f"Model: tiny VLA latency, tokens per chunk, decoding, training{preset}", command, body
+        )
 
 
 @torch.no_grad()

@@ -25,7 +25,7 @@ import json
 import os
 import random
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +60,15 @@ def save_checkpoint(
     raw_model_state: Mapping[str, torch.Tensor] | None = None,
     keep_last: int = 0,
     rank: int = 0,
+    rng_states: Sequence[tuple[dict[str, torch.Tensor], dict[str, Any]]] | None = None,
 ) -> Path:
     """Writes checkpoint `step` atomically, re-points `last`, applies retention; returns its dir.
 
     save_pretrained(dir) writes the deployable policy (the caller's policy.save_pretrained).
     raw_model_state: the non-EMA weights when pretrained/ holds EMA weights (needed to resume).
     state: JSON-serialisable scalars (data position, ...); `step` is added.
+    rng_states: capture_rng_state() of every process, in rank order (multi-process training);
+    None = this process's, saved as `rank`.
     """
     ckpt_root = Path(run_dir) / CHECKPOINTS
     ckpt_root.mkdir(parents=True, exist_ok=True)
@@ -75,7 +78,8 @@ def save_checkpoint(
     (tmp / TRAINING_STATE).mkdir(parents=True)
     save_pretrained(tmp / PRETRAINED)
     (tmp / "config.yaml").write_text(config_yaml)
-    _write_training_state(tmp / TRAINING_STATE, step, optimizer, scheduler, state, raw_model_state, rank)
+    rngs = dict(enumerate(rng_states)) if rng_states is not None else {rank: capture_rng_state()}
+    _write_training_state(tmp / TRAINING_STATE, step, optimizer, scheduler, state, raw_model_state, rngs)
     _fsync_tree(tmp)
     if final.exists():  # re-saving a step (e.g. after a resume): move the old one out of the way first
         old = ckpt_root / f"{_TMP_PREFIX}old-{final.name}-{os.getpid()}"
@@ -95,7 +99,7 @@ def _write_training_state(
     scheduler: Any,
     state: Mapping[str, Any] | None,
     raw_model_state: Mapping[str, torch.Tensor] | None,
-    rank: int,
+    rng_states: Mapping[int, tuple[dict[str, torch.Tensor], dict[str, Any]]],
 ) -> None:
     if raw_model_state is not None:
         save_file(_contiguous(raw_model_state), str(out / "model.safetensors"))
@@ -105,9 +109,9 @@ def _write_training_state(
         _write_json(out / "optimizer.json", meta)
     if scheduler is not None:
         _write_json(out / "scheduler.json", scheduler.state_dict())
-    rng_tensors, rng_meta = capture_rng_state()
-    save_file(rng_tensors, str(out / f"rng_rank{rank}.safetensors"))
-    _write_json(out / f"rng_rank{rank}.json", rng_meta)
+    for rank, (rng_tensors, rng_meta) in rng_states.items():
+        save_file(rng_tensors, str(out / f"rng_rank{rank}.safetensors"))
+        _write_json(out / f"rng_rank{rank}.json", rng_meta)
     _write_json(out / "state.json", {**dict(state or {}), "step": step})
 
 
@@ -182,6 +186,12 @@ def load_training_state(
     if scheduler is not None:
         scheduler.load_state_dict(json.loads((ts / "scheduler.json").read_text()))
     if restore_rng:
+        if not (ts / f"rng_rank{rank}.json").exists():
+            saved = len(list(ts.glob("rng_rank*.json")))
+            raise ValueError(
+                f"{ckpt_dir} was saved by {saved} process(es) and has no RNG state for process {rank}; "
+                f"resume it with the same number of processes (exact resume needs every RNG stream)"
+            )
         rng_meta = json.loads((ts / f"rng_rank{rank}.json").read_text())
         restore_rng_state(load_file(str(ts / f"rng_rank{rank}.safetensors")), rng_meta)
     return json.loads((ts / "state.json").read_text())

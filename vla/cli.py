@@ -6,6 +6,7 @@ that `vla --help` is instant.
 """
 
 import importlib
+import os
 import sys
 
 # sub-command -> (module, function, one-line help)
@@ -23,12 +24,26 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 def _usage() -> str:
     lines = ["usage: vla <command> [args...]", "", "commands:"]
     lines += [f"  {name:<10} {help_}" for name, (_, _, help_) in COMMANDS.items()]
-    lines += ["", "Hydra apps accept overrides (key=value) and --help / --cfg job."]
+    lines += [
+        "",
+        "Hydra apps take overrides (key=value, group=option) and `--help` (config groups and every key),",
+        "`--cfg job` (print the composed config, run nothing), `-m` (sweep over comma-separated values).",
+        "",
+        "examples:",
+        "  vla train experiment=debug                    # smoke run: tiny model, 4 steps, 1 eval episode",
+        "  vla eval policy_path=outputs/train/<run> eval.n_episodes=10",
+        "  vla eval policy_name=expert env=pick_cube",
+        "  vla train --help                              # or: vla help train",
+        "",
+        "guides: docs/training.md (train, eval, sweeps), docs/datasets.md, docs/deploy.md",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) == 2 and argv[0] == "help" and argv[1] in COMMANDS:
+        argv = [argv[1], "--help"]  # `vla help train` == `vla train --help`
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return
@@ -38,7 +53,10 @@ def main(argv: list[str] | None = None) -> None:
     module_name, func_name, _ = COMMANDS[name]
     # Hydra reads sys.argv itself: present the sub-command as the program name.
     sys.argv = [f"vla {name}", *argv[1:]]
-    getattr(importlib.import_module(module_name), func_name)()
+    try:
+        getattr(importlib.import_module(module_name), func_name)()
+    except BrokenPipeError:  # `vla train --help | head`: the reader left; not an error of ours
+        sys.stdout = open(os.devnull, "w")  # python would flush the dead pipe at exit
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ def evaluate(
     import envs  # noqa: F401  (registers the ids)
 
     env_id, kwargs = env_cfg["id"], dict(env_cfg.get("kwargs") or {})
+    _set_action_steps(policy, eval_cfg.get("n_action_steps"))
     out_dir = Path(out_dir)
     seeds = [int(eval_cfg["seed_base"]) + i for i in range(int(eval_cfg["n_episodes"]))]
     max_steps = eval_cfg["max_steps"] or gym.spec(env_id).max_episode_steps or DEFAULT_MAX_STEPS
@@ -85,6 +86,16 @@ def evaluate(
     }  # fmt: skip
     report["files"] = _write_files(report, episodes, out_dir, fps, int(eval_cfg["video_size"]))
     return report
+
+
+def _set_action_steps(policy: Policy | None, n_action_steps: int | None) -> None:
+    """Executes n_action_steps of each chunk instead of the checkpoint's own number (None keeps it)."""
+    if policy is None or n_action_steps is None:
+        return
+    chunk = getattr(getattr(policy, "cfg", None), "chunk_size", n_action_steps)
+    if not 1 <= n_action_steps <= chunk:
+        raise ConfigError(f"eval.n_action_steps={n_action_steps} must be in [1, chunk_size={chunk}]")
+    policy.n_action_steps = n_action_steps
 
 
 def _write_files(report: dict[str, Any], episodes: list[Episode], out: Path, fps: int, size: int) -> dict:

@@ -9,6 +9,7 @@ The run dir holds checkpoints/ (see vla/checkpoint.py), metrics.jsonl, plots/*.p
 """
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
@@ -19,7 +20,7 @@ from vla.config import CONF_DIR
 from vla.logging_utils import RunLogger
 from vla.training import setup
 from vla.training.loop import Trainer
-from vla.training.validate import validate_train
+from vla.training.validate import ConfigError, validate_train
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,8 @@ def train(cfg: DictConfig) -> Path:
     """Trains as cfg says; returns the run dir. Reads top to bottom as the table of contents."""
     validate_train(cfg)  # 1. bad values fail here, before any work
     resume_from = setup.resume_dir(cfg)
-    run_dir = setup.run_dir(cfg, resume_from)
     accelerator = setup.make_accelerator(cfg.train)  # 2. device, mixed precision, processes
+    run_dir = setup.run_dir(cfg, resume_from, accelerator)
     set_seed(cfg.seed)
     root = setup.prepare_dataset(cfg)  # 3. data: recorded if asked, checked against the env
     from vla.data.dataset import dataset_features
@@ -56,8 +57,15 @@ def train(cfg: DictConfig) -> Path:
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
-    train(cfg)
+    try:
+        train(cfg)
+    except ConfigError as err:  # the message names the key and the fix: no traceback needed
+        sys.exit(f"vla train: config error: {err}")
 
 
 def main() -> None:
     _main()
+
+
+if __name__ == "__main__":  # `accelerate launch -m vla.train ...` (multi-process) runs this module
+    main()

@@ -23,29 +23,18 @@ Terminates on success: a finger is in contact with the instructed cube. Truncate
 
 from typing import Any
 
-import numpy as np
-
-from envs.tabletop import expert, layout
-from envs.tabletop.base import TabletopEnv
-from envs.tabletop.pick_cube import distractor_colors
+from envs.tabletop import expert
+from envs.tabletop.pick_cube import PickCubeEnv
 from envs.tabletop.scene import CUBE_HALF
 
 
-class TouchCubeEnv(TabletopEnv):
-    task_name = "TouchCube"
-    n_cubes = 3
+class TouchCubeEnv(PickCubeEnv):
+    """PickCube's scene (three cubes, the instructed one is cube0); success is a touch, not a lift."""
 
-    def _setup_episode(self, combo: tuple[str, ...], rng: np.random.Generator) -> None:
-        colors = [combo[0], *distractor_colors(rng, combo, self.n_cubes - 1)]
-        points = layout.sample_layout(rng, self.n_cubes, min_dist=0.07)
-        for i, (xy, color) in enumerate(zip(points, colors, strict=True)):
-            self._place_cube(i, xy, rng.uniform(-0.8, 0.8), color)
+    task_name = "TouchCube"
 
     def _is_success(self) -> bool:
         return self._finger_touches("cube0")
-
-    def _task_state(self) -> dict[str, Any]:
-        return {"object": "cube0"}
 
 
 def expert_plan(state: dict[str, Any]) -> expert.Plan:

@@ -96,6 +96,7 @@ class Observer:
         self.estop_writer = self.node.writer("/vla/estop", dds.Bool, q)
         self.fault_writer = self.node.writer("/vla/sim/fault", dds.String, q)
         self.joints: list[tuple[float, np.ndarray]] = []  # (monotonic, (6,))
+        self.velocities: list[tuple[float, np.ndarray]] = []  # (monotonic, (6,)): MuJoCo's measured qvel
         self.commands: list[tuple[float, np.ndarray]] = []
         self.status: list[tuple[float, dict]] = []
         self.sim: list[tuple[float, dict]] = []
@@ -107,7 +108,9 @@ class Observer:
         while not self._stop.wait(0.002):
             now = time.monotonic()
             # only the robot's own joints (a test may publish bad names on the same topic)
-            self.joints += [(now, np.array(m.position)) for m in self._js.take() if list(m.name) == JOINTS]
+            states = [m for m in self._js.take() if list(m.name) == JOINTS]
+            self.joints += [(now, np.array(m.position)) for m in states]
+            self.velocities += [(now, np.array(m.velocity)) for m in states if len(m.velocity) == len(JOINTS)]
             self.commands += [(now, np.array(m.data)) for m in self._cmd.take()]
             self.commands += [(now, np.array(m.points[0].positions)) for m in self._traj.take()]
             self.status += [(now, json.loads(m.data)) for m in self._status.take()]
@@ -125,6 +128,13 @@ class Observer:
                 return time.monotonic()
             time.sleep(0.01)
         raise AssertionError(f"timed out after {timeout} s waiting for {message or what}")
+
+    def matched_writer(self, ros_topic: str, msg_type: type, readers: int = 2, timeout: float = 10.0):
+        """A writer on `ros_topic`, returned once `readers` readers matched it (this observer's own
+        included): samples written before discovery completes would be silently lost (VOLATILE)."""
+        writer = self.node.writer(ros_topic, msg_type)
+        self.wait_for(lambda: dds.publication_matched(writer) >= readers, timeout, f"readers of {ros_topic}")
+        return writer
 
     def estop(self, engage: bool) -> None:
         self.estop_writer.write(dds.Bool(engage))

@@ -2,8 +2,8 @@
 
 Each test starts `vla sim-robot` (MuJoCo, no cameras) and a `vla deploy` runner with a test policy
 (tests/bridge/fault_policies.py) on a private ROS domain, injects one fault, and asserts the outcome
-in the measured sim joints (/joint_states) or, where that is the observable, in the published
-command stream (/forward_position_controller/commands) and the /vla/status counters.
+in the measured sim joints (/joint_states: MuJoCo's positions and velocities), together with the
+published command stream (/forward_position_controller/commands) and the /vla/status counters.
 """
 
 import signal
@@ -83,7 +83,7 @@ def test_3_delayed_or_replayed_observations_are_rejected(rig) -> None:
     # replay: re-publish 1 s of recorded joint states (old stamps) next to the live stream
     time.sleep(1.0)
     recorded = [q for _, q in list(obs.joints)[-60:]]
-    replayer = obs.node.writer("/joint_states", dds.JointState)
+    replayer = obs.matched_writer("/joint_states", dds.JointState)
     old = time.time() - 1.0
     for i, q in enumerate(recorded):
         replayer.write(dds.joint_state(old + i * 0.01, B.joint_names, q))
@@ -103,8 +103,10 @@ def test_3_delayed_or_replayed_observations_are_rejected(rig) -> None:
     assert obs.counter("obs_stale") + obs.counter("obs_replayed") - rejected > 80  # ~100 Hz for 1 s
     assert obs.counter("chunks") == chunks  # the policy was not stepped
     t, cmd = series(obs.commands)
-    assert settled_after(t, cmd) - t_inject <= DETECT + BRAKE + SLACK
+    t_held = settled_after(t, cmd)
+    assert t_held - t_inject <= DETECT + BRAKE + SLACK
     assert check_stream(cmd, SAFETY, DT) == []
+    assert still(obs, t_held + 0.3, time.monotonic()) < 2e-3  # measured: the arm holds
 
 
 def test_4_total_loss_no_backlog_and_rearm_required(rig) -> None:
@@ -150,6 +152,9 @@ def test_6_steps_and_jerk_spikes_are_rate_limited(rig) -> None:
     assert len(cmd) > 50
     assert check_stream(cmd, SAFETY, DT) == []  # offline velocity / acceleration check
     assert rig.obs.counter("rate_limited") > 20
+    _, qd = series(rig.obs.velocities)  # measured in MuJoCo (qvel): the arm is not shaken
+    assert len(qd) > 100
+    assert np.all(np.abs(qd).max(axis=0) <= SAFETY.v_max)  # unfiltered: +-0.8 rad per 33 ms tick
 
 
 def test_7_malformed_commands_rejected_whole_robot_holds(rig) -> None:
@@ -157,15 +162,15 @@ def test_7_malformed_commands_rejected_whole_robot_holds(rig) -> None:
     rig.deploy("garbage")
     obs = rig.obs
     t_armed = obs.wait_for(lambda: obs.last_status().get("armed"), 40, "arming")
-    bad_names = obs.node.writer("/joint_states", dds.JointState)
-    for _ in range(20):  # a second publisher with unknown joint names
+    bad_names = obs.matched_writer("/joint_states", dds.JointState)  # a second publisher, unknown names
+    for i in range(20):  # one at a time, each seen rejected: none lost to a full reader history
         bad_names.write(dds.joint_state(time.time(), ["j1", "j2", "j3", "j4", "j5", "j6"], np.zeros(6)))
-        time.sleep(0.01)
-    time.sleep(2.5)
+        obs.wait_for(lambda n=i + 1: obs.counter("obs_bad_names") >= n, 5, f"bad-names state {i} rejected")
+    time.sleep(2.0)
     assert still(obs, t_armed, time.monotonic()) < 2e-3
     assert obs.counter("rejected_invalid") > 10  # NaN / Inf rows
     assert obs.counter("chunks_bad_shape") > 2  # empty and wrong-length chunks
-    assert obs.counter("obs_bad_names") >= 19
+    assert obs.counter("obs_bad_names") == 20
 
 
 @pytest.mark.parametrize("fault", ["mute_states", "freeze_states"])
@@ -182,10 +187,14 @@ def test_8_joint_states_stop_or_freeze(rig, fault: str) -> None:
     obs.wait_for(lambda: obs.counter("arm_refused") >= 1, 3, "the refusal")
     assert obs.counter("chunks") == chunks and not obs.last_status()["armed"]  # policy not stepped
     t, cmd = series(obs.commands)
-    assert settled_after(t, cmd) - t_inject <= DETECT + BRAKE + SLACK
+    t_held = settled_after(t, cmd)
+    assert t_held - t_inject <= DETECT + BRAKE + SLACK
     obs.inject(**{fault: False})
     time.sleep(0.5)
     assert not obs.last_status()["armed"]  # fresh data alone never re-arms
+    # measured (for mute_states, once states flow again): the arm stands still where the last command left it
+    assert still(obs, t_held + 0.3, time.monotonic()) < 2e-3
+    assert np.abs(obs.joints[-1][1] - cmd[-1]).max() < 2e-3
     obs.estop(False)
     obs.wait_for(lambda: obs.last_status().get("armed"), 3, "re-arming on fresh state")
 
@@ -204,6 +213,11 @@ def test_9_far_first_command_starts_from_measured_pose_and_ramps(rig) -> None:
     ramp_end = int(B.safety.ramp_s / DT)
     v = np.abs(np.diff(cmd[:ramp_end], axis=0)) / DT
     assert np.all(v <= SAFETY.v_max * (np.arange(2, ramp_end + 1)[:, None] * DT / B.safety.ramp_s) + 1e-6)
+    # measured in MuJoCo: the arm leaves its pose along the ramp (v <= v_max t / ramp_s, so it has moved at
+    # most v_max t^2 / (2 ramp_s) after t s; 3 ticks of slack for delivery), never lurching at the target
+    t, q = series(obs.joints, t_first, t_first + B.safety.ramp_s)
+    reach = SAFETY.v_max * (t[:, None] - t_first + 3 * DT) ** 2 / (2 * B.safety.ramp_s) + 2e-3  # (N, 6)
+    assert len(q) > 20 and np.all(np.abs(q - measured) <= reach)
 
 
 def test_10_estop_mid_chunk_drops_it_and_never_resumes(rig) -> None:
@@ -240,7 +254,8 @@ def test_11_chunks_early_late_overlapping_stay_continuous(rig) -> None:
     assert (
         obs.counter("chunks") > 10 and obs.counter("blended") > 5 and obs.counter("stale_actions_dropped") > 5
     )
-    tj, q = series(obs.joints)
-    v = np.diff(q, axis=0) / np.maximum(np.diff(tj), 1e-3)[:, None]
+    # measured by MuJoCo (qvel; differencing positions by arrival time would measure the observer's
+    # scheduling, not the arm): no spikes at the boundaries
+    _, qd = series(obs.velocities)
     assert obs.last_status()["armed"], obs.last_status()
-    assert np.percentile(np.abs(v[:, :2]), 99) < 2 * SAFETY.v_max[:2].max()  # measured: no spikes
+    assert len(qd) > 200 and np.percentile(np.abs(qd[:, :2]), 99) < 2 * SAFETY.v_max[:2].max()

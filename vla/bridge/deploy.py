@@ -1,6 +1,6 @@
 """`vla deploy`: run a policy on a ROS 2 robot (or `vla sim-robot`) through the safety layer.
 
-    vla deploy policy.name=vla policy.kwargs.path=outputs/ckpt rate_hz=30
+    vla deploy policy.name=vla policy.kwargs.path=outputs/train/<run> cameras=[front,wrist] rate_hz=30
     vla deploy policy.name=sim_expert use_privileged_state=true      # sim only, with vla sim-robot
 
 Re-arm after an e-stop or a fault: `ros2 topic pub --once /vla/estop std_msgs/msg/Bool "{data: false}"`.
@@ -44,9 +44,22 @@ _RUNNER_KEYS = (
 
 
 def build_policy(cfg: DictConfig) -> Policy:
-    name, kwargs = cfg.policy.name, OmegaConf.to_container(cfg.policy.kwargs, resolve=True) or {}
+    """cfg.policy.name from BRIDGE_POLICIES or policies.registry, with cfg.policy.kwargs minus None values
+    (the config declares `path` and `device`, so `policy.kwargs.path=...` overrides need no `+`)."""
+    name = cfg.policy.name
+    kwargs = {
+        k: v
+        for k, v in (OmegaConf.to_container(cfg.policy.kwargs, resolve=True) or {}).items()
+        if v is not None
+    }
     if name in BRIDGE_POLICIES:
         return BRIDGE_POLICIES[name](**kwargs)
+    if name == "vla":
+        if "path" not in kwargs:
+            raise ValueError("policy.name=vla needs policy.kwargs.path=<run, checkpoint or pretrained/ dir>")
+        from vla.checkpoint import pretrained_dir
+
+        kwargs["path"] = str(pretrained_dir(kwargs["path"]))  # any checkpoint form, as `vla eval` takes
     return make_policy(name, **kwargs)
 
 

@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,9 @@ from vla.bridge.watchdog import Watchdog
 from vla.constants import OBS_STATE, TASK, image_key
 
 log = logging.getLogger(__name__)
+
+_KEEP = 10_000  # timing samples kept (minutes at 30-50 Hz): memory stays bounded on long deployments
+_LOG_COUNTERS_EVERY_S = 2.0  # changed intervention counters are logged at most this often
 
 
 @dataclass
@@ -84,12 +88,14 @@ class Runner:
         }
         # Latency, for ticks that took a new joint state and published a command from it (model excluded:
         # actions come from the queue): taken from DDS -> command written, and robot's write -> ours.
-        self.latency_s: list[float] = []
-        self.wire_latency_s: list[float] = []  # same clock on one machine; across machines needs sync
-        self.periods_s: list[float] = []  # tick start to tick start
+        self.latency_s: deque[float] = deque(maxlen=_KEEP)
+        self.wire_latency_s: deque[float] = deque(maxlen=_KEEP)  # one clock on one machine; else needs sync
+        self.periods_s: deque[float] = deque(maxlen=_KEEP)  # tick start to tick start
         self.commands: list[tuple[float, np.ndarray]] = []  # (monotonic, command) when record_commands
         self.record_commands = False
         self._arm_request = cfg.arm_on_start
+        self._logged_counters: dict[str, int] = {}
+        self._logged_at = -np.inf
         self._last_publish = -np.inf
         self._new_state: tuple[float, float] | None = None  # (taken monotonic, robot's send wall time)
         self._gen = 0  # bumped on every (re-)arm/e-stop: results of older requests are discarded
@@ -135,8 +141,11 @@ class Runner:
     def _add_images(self, obs: dict[str, Any]) -> bool:
         """Adds the newest image of every camera; False if one is missing or older than image_max_age_s.
 
-        Runs in the inference thread: decoding images (ms each) never delays the control loop.
+        Runs in the inference thread: images are taken from DDS and decoded here (cyclonedds decodes a
+        sequence<uint8> in Python, ms per image), off the control loop's critical path.
         """
+        if self.cfg.cameras:
+            self.obs.images = {**self.obs.images, **self.io.images()}  # one assignment: the loop may read it
         now = time.time()
         for cam in self.cfg.cameras:
             if cam not in self.obs.images or now - self.obs.images[cam][0] > self.cfg.image_max_age_s:
@@ -172,7 +181,6 @@ class Runner:
         now_wall, now = time.time(), time.monotonic()
         for msg in self.io.joint_states():
             self._accept_state(msg, now_wall, now)
-        self.obs.images.update(self.io.images())
         privileged = self.io.privileged_state()
         if privileged is not None:
             self.obs.privileged = privileged
@@ -285,20 +293,29 @@ class Runner:
         self._new_state = None
 
     def status(self) -> dict[str, Any]:
-        lat = np.array(self.latency_s[-1000:]) * 1e3
+        lat = np.array(list(self.latency_s)[-1000:]) * 1e3
+        jitter = np.abs(np.array(list(self.periods_s)[-1000:]) - self.dt) * 1e3
         safety = self.safety.status()
         safety["counters"].update({k: v for k, v in self.counters.items() if v})
         safety["counters"].update({k: v for k, v in self.queue.stats.items() if v})
+        if self.io.images_dropped:
+            safety["counters"]["images_dropped"] = self.io.images_dropped
         safety.update(
             task=self.obs.task,
             fresh_state=self._fresh(),
             cameras=sorted(self.obs.images),
-            latency_ms={
-                "p50": float(np.percentile(lat, 50)) if lat.size else None,
-                "p99": float(np.percentile(lat, 99)) if lat.size else None,
-            },
+            latency_ms=_percentiles(lat),  # joint state taken from DDS -> command written (last 1000)
+            jitter_ms=_percentiles(jitter),  # |control period - 1/rate_hz| (last 1000 ticks)
         )
         return safety
+
+    def _log_counters(self, counters: dict[str, int]) -> None:
+        """Every intervention reaches the log too: changed counters, at most every few seconds."""
+        now = time.monotonic()
+        if counters != self._logged_counters and now - self._logged_at >= _LOG_COUNTERS_EVERY_S:
+            changed = {k: v for k, v in counters.items() if self._logged_counters.get(k) != v}
+            log.info("interventions (totals): %s", changed)
+            self._logged_counters, self._logged_at = dict(counters), now
 
     def run(self, duration_s: float = 0.0) -> None:
         """Fixed-rate loop on absolute deadlines; overruns are counted, never bursted through."""
@@ -316,7 +333,9 @@ class Runner:
                 with self._tick_lock:
                     self.tick(k)
                 if start >= next_status:
-                    self.io.publish_status(json.dumps(self.status()))
+                    status = self.status()
+                    self.io.publish_status(json.dumps(status))
+                    self._log_counters(status["counters"])
                     next_status = start + self.cfg.status_period_s
                 k = self._sleep_until_next(t0, k)
         finally:
@@ -348,3 +367,13 @@ class Runner:
         self._stop.set()
         self._wake.set()
         self.watchdog.stop()
+
+
+def _percentiles(ms: np.ndarray) -> dict[str, float | None]:
+    if not ms.size:
+        return {"p50": None, "p99": None, "max": None}
+    return {
+        "p50": round(float(np.percentile(ms, 50)), 3),
+        "p99": round(float(np.percentile(ms, 99)), 3),
+        "max": round(float(ms.max()), 3),
+    }

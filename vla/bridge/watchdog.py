@@ -2,8 +2,10 @@
 
 Named channels ("loop", "observation", "policy") are fed by the code they watch; each has a timeout.
 When one goes stale the watchdog calls `on_trip(channel)` from its own thread, so a stalled control
-loop or inference thread cannot silence it (a stall that holds the GIL or stops the whole process is
-covered by the robot side's command timeout and the separate guard process, see docs/deploy.md).
+loop or inference thread cannot silence it. A stall that holds the GIL or stops the whole process
+(SIGSTOP) freezes this thread too: that case is covered by the robot side's command timeout
+(ros2_control `cmd_timeout`, `vla sim-robot command_timeout_s`), and on waking the runner latches a
+fault instead of resuming (see docs/deploy.md, fault 2).
 """
 
 import logging

@@ -109,6 +109,14 @@ class Backbone(nn.Module):
         self._prefix_cache: dict[int, list[int]] = {}
         self._text_cache: dict[str, list[int]] = {}
         self._lora = False
+        connector = getattr(getattr(model, "model", None), "connector", None)
+        if connector is not None:  # Idefics3 / SmolVLM
+            connector.register_forward_hook(self._to_text_dtype)
+
+    def _to_text_dtype(self, _module: nn.Module, _inputs: Any, output: torch.Tensor) -> torch.Tensor:
+        """Under autocast (accelerate's bf16/fp16) the connector returns half precision while the text
+        embeddings stay float32, and transformers' merge of image features refuses the mix: cast."""
+        return output.to(self.hf.get_input_embeddings().weight.dtype)
 
     # -- images ---------------------------------------------------------------------------------
     def _configure_images(self, requested: int | None) -> int:

@@ -21,12 +21,20 @@ class TokenizerConfig:
     num_bins: int = 256  # bins: per dimension, as RT-2/OpenVLA
     scale: float = 10.0  # fast: DCT coefficients are multiplied by this before rounding (FAST's default)
     vocab_size: int = 1024  # fast: BPE vocabulary size (new tokens added to the backbone)
+    # bins: Gaussian soft labels over neighbouring bins (HL-Gauss, Farebrother et al. 2024), std in bins;
+    # 0 = one-hot. Neighbouring bins are near actions, so a near miss earns part of the credit.
+    label_sigma: float = 0.0
 
     def __post_init__(self) -> None:
         if self.type not in TOKENIZERS:
             raise ValueError(f"tokenizer.type={self.type!r}: use one of {TOKENIZERS} (conf/tokenizer/)")
         if self.num_bins < 2:
             raise ValueError(f"tokenizer.num_bins={self.num_bins}: needs >= 2 (256 as RT-2)")
+        if self.label_sigma < 0 or (self.label_sigma > 0 and self.type != "bins"):
+            raise ValueError(
+                f"tokenizer.label_sigma={self.label_sigma}: must be >= 0, and > 0 only with type=bins "
+                "(fast tokens are not ordered); e.g. 2.0"
+            )
 
 
 @dataclass

@@ -107,11 +107,23 @@ class VLAModel(nn.Module):
             torch.cat([ids, tail], 1), torch.cat([mask, tail_mask], 1), pixels
         )  # (B, P + S[-1], H)
         logits = self.action_logits(hidden[:, first : first + s])  # (B, S, V + 1)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE)
+        known = labels != IGNORE
+        sigma = self.cfg.tokenizer.label_sigma
+        if sigma > 0:  # soft labels: a Gaussian over the neighbouring bins of each target bin
+            log_probs = F.log_softmax(logits[known].float(), -1)  # (N, V + 1)
+            loss = -(self._gaussian_targets(labels[known], sigma) * log_probs).sum(-1).mean()
+        else:
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE)
         with torch.no_grad():
-            known = labels != IGNORE
             acc = (logits.argmax(-1) == labels)[known].float().mean()
         return loss, {"loss": float(loss.detach()), "token_acc": float(acc)}
+
+    def _gaussian_targets(self, labels: torch.Tensor, sigma: float) -> torch.Tensor:
+        """(N,) bin labels -> (N, V + 1) target distributions, exp(-(j - label)^2 / 2 sigma^2) normalised."""
+        bins = torch.arange(self.end_index + 1, device=labels.device, dtype=torch.float32)
+        targets = torch.exp(-0.5 * ((bins[None] - labels[:, None].float()) / sigma) ** 2)
+        targets[:, self.act_tok.valid_vocab_size :] = 0.0  # <act_end> and padding bins get nothing
+        return targets / targets.sum(-1, keepdim=True)
 
     def action_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """(B, S, H) -> (B, S, V + 1) logits over the action tokens (+ <act_end>) only."""

@@ -9,6 +9,7 @@ called with the epoch), the position inside the epoch is saved, and every RNG is
 everything has been built, so N steps straight == N/2 steps + resume + N/2 steps.
 """
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.utils import gather_object
 
 from vla import checkpoint as ckpt
 from vla.logging_utils import RunLogger, progress
@@ -26,6 +28,8 @@ from vla.training.optim import EMA, make_optimizer, make_scheduler
 
 LoaderFactory = Callable[[int], Any]  # epoch -> an iterable of batches (a DataLoader), seeded by the epoch
 EvalFn = Callable[[Any, int], Mapping[str, float]]  # (policy, step) -> metrics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,7 +55,8 @@ class Trainer:
             if self.cfg["ema"]["enabled"]
             else None
         )
-        self.model, self.optimizer = self.accelerator.prepare(self.policy, self.optimizer)
+        # DDP syncs gradients in forward(); the policy's entry point is compute_loss, so wrap it
+        self.model, self.optimizer = self.accelerator.prepare(_LossModule(self.policy), self.optimizer)
 
     # ------------------------------------------------------------------------------------ resume
     def resume(self, path: str | Path) -> None:
@@ -61,13 +66,12 @@ class Trainer:
         from_pretrained); with EMA those are the EMA weights and the raw ones are loaded here.
         """
         directory = ckpt.resolve_checkpoint(path)
-        policy = self.accelerator.unwrap_model(self.model)
         raw = ckpt.load_raw_model_state(directory)
         if self.ema is not None:
             if raw is None:
                 raise ValueError(f"{directory} was saved without EMA; resume it with train.ema.enabled=false")
-            self.ema.load_state_dict(policy.state_dict())
-            policy.load_state_dict(raw)
+            self.ema.load_state_dict(self.policy.state_dict())
+            self.policy.load_state_dict(raw)
         state = ckpt.load_training_state(
             directory, self.optimizer, self.scheduler, rank=self.accelerator.process_index
         )
@@ -120,7 +124,7 @@ class Trainer:
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, float]:
         self.model.train()
         with self.accelerator.autocast():
-            loss, metrics = _loss(self.model, self.accelerator, batch)
+            loss, metrics = self.model(batch)  # the policy's compute_loss, through DDP when multi-process
         self.accelerator.backward(loss)
         clip = self.cfg["grad_clip_norm"]
         grad_norm = self.accelerator.clip_grad_norm_(
@@ -130,7 +134,7 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
-            self.ema.update(self.accelerator.unwrap_model(self.model), self.step)
+            self.ema.update(self.policy, self.step)
         self.history.append(loss.item())
         lr = self.scheduler.get_last_lr()[0]
         return {**metrics, "loss": loss.item(), "grad_norm": float(grad_norm), "lr": lr}
@@ -142,30 +146,29 @@ class Trainer:
     # -------------------------------------------------------------------------------- checkpoint
     def save(self) -> Path | None:
         self.accelerator.wait_for_everyone()
-        policy = self.accelerator.unwrap_model(self.model)
         state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
+        rng_states = gather_object([ckpt.capture_rng_state()])  # one per process, in rank order
         path = None
         if self.accelerator.is_main_process:
-            raw = {k: v for k, v in policy.state_dict().items()} if self.ema is not None else None
+            raw = dict(self.policy.state_dict()) if self.ema is not None else None
             path = ckpt.save_checkpoint(
                 self.run_dir, self.step, save_pretrained=self._save_pretrained, config_yaml=self.config_yaml,
                 optimizer=self.optimizer, scheduler=self.scheduler, state=state,
-                raw_model_state=raw, keep_last=self.cfg["keep_last"],
+                raw_model_state=raw, keep_last=self.cfg["keep_last"], rng_states=rng_states,
             )  # fmt: skip
         self.accelerator.wait_for_everyone()
         return path
 
     def _save_pretrained(self, directory: Path) -> None:
-        policy = self.accelerator.unwrap_model(self.model)
         if self.ema is None:
-            policy.save_pretrained(directory)
+            self.policy.save_pretrained(directory)
             return
-        with self.ema.applied(policy):
-            policy.save_pretrained(directory)
+        with self.ema.applied(self.policy):
+            self.policy.save_pretrained(directory)
 
     def run_evaluation(self) -> Mapping[str, float]:
         """Sim evaluation with the deployable weights; never disturbs the training RNG streams."""
-        policy = self.accelerator.unwrap_model(self.model)
+        policy = self.policy
         policy.eval()
         with _preserved_rng():
             if self.ema is not None:
@@ -175,14 +178,20 @@ class Trainer:
                 metrics = self.evaluate(policy, self.step)
         if self.logger is not None:
             self.logger.log(self.step, metrics, split="eval")
+        shown = ", ".join(f"{k} {v:.0%}" for k, v in metrics.items())
+        log.info("step %d sim eval: %s (eval/%s/report.md)", self.step, shown, ckpt.step_dir_name(self.step))
         return metrics
 
 
-def _loss(model: torch.nn.Module, accelerator: Accelerator, batch: Mapping[str, Any]) -> tuple[Any, dict]:
-    """compute_loss on the unwrapped policy in one process; through forward under DDP (gradient sync)."""
-    if accelerator.num_processes > 1:
-        return model(batch)
-    return accelerator.unwrap_model(model).compute_loss(batch)
+class _LossModule(torch.nn.Module):
+    """forward(batch) = policy.compute_loss(batch): what DDP needs to sync gradients (same weights)."""
+
+    def __init__(self, policy: torch.nn.Module):
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.policy.compute_loss(batch)
 
 
 class _preserved_rng:  # noqa: N801 (used as a context manager)

@@ -5,10 +5,11 @@ Each env slot plays episodes from a fixed list of named seeds; a finished slot i
 never on scheduling: the same checkpoint and seeds give the same results twice.
 """
 
+import contextlib
 import functools
 import multiprocessing
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,9 +52,29 @@ def make_vector_env(
     if _MP_CONTEXT == "forkserver":
         multiprocessing.get_context("forkserver").set_forkserver_preload(["envs", "gymnasium", "mujoco"])
     fn = functools.partial(_make_env, env_id, dict(kwargs), max_steps)
-    return gym.vector.AsyncVectorEnv(
-        [fn] * n_envs, context=_MP_CONTEXT, autoreset_mode=gym.vector.AutoresetMode.DISABLED
-    )
+    with stdlib_start_method():  # the workers start here
+        return gym.vector.AsyncVectorEnv(
+            [fn] * n_envs, context=_MP_CONTEXT, autoreset_mode=gym.vector.AutoresetMode.DISABLED
+        )
+
+
+@contextlib.contextmanager
+def stdlib_start_method() -> Iterator[None]:
+    """Processes started inside the block can start even from a joblib/loky worker.
+
+    A child process re-applies its parent's *global* start method; inside a loky worker (Hydra's
+    joblib launcher) that is "loky", which a forkserver/spawn child cannot find ("ValueError: cannot
+    find context for 'loky'"). Inside the block the global method is a stdlib one; restored after.
+    """
+    current = multiprocessing.get_start_method(allow_none=True)
+    if current is None or current in multiprocessing.get_all_start_methods():
+        yield
+        return
+    multiprocessing.set_start_method(_MP_CONTEXT, force=True)
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method(current, force=True)
 
 
 class Actor:

@@ -3,7 +3,10 @@
 Every check that can fail runs here, before the first optimiser step (RELIABILITY.md fault 15).
 """
 
+import fcntl
 import logging
+import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,15 +30,24 @@ def resume_dir(cfg: DictConfig) -> Path | None:
         raise ConfigError(f"resume={cfg.resume!r}: {err}") from err
 
 
-def run_dir(cfg: DictConfig, resume_from: Path | None) -> Path:
-    """cfg.run_dir; else the resumed run's own dir (so it continues in place); else Hydra's output dir."""
+def run_dir(cfg: DictConfig, resume_from: Path | None, accelerator: Accelerator | None = None) -> Path:
+    """cfg.run_dir; else the resumed run's own dir (so it continues in place); else Hydra's output dir.
+
+    Under `accelerate launch` every process composes its own Hydra output dir (a timestamp that may
+    differ by a second); all of them use the main process's.
+    """
     if cfg.run_dir:
         return Path(cfg.run_dir)
     if resume_from is not None:
         return resume_from.parent.parent  # <run>/checkpoints/step_N
     from hydra.core.hydra_config import HydraConfig
 
-    return Path(HydraConfig.get().runtime.output_dir)
+    path = [str(HydraConfig.get().runtime.output_dir)]
+    if accelerator is not None and accelerator.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(path, from_process=0)
+    return Path(path[0])
 
 
 def make_accelerator(train_cfg: Mapping[str, Any]) -> Accelerator:
@@ -44,27 +56,61 @@ def make_accelerator(train_cfg: Mapping[str, Any]) -> Accelerator:
 
     if train_cfg["mixed_precision"] == "fp16" and (train_cfg["cpu"] or not torch.cuda.is_available()):
         raise ConfigError("train.mixed_precision=fp16 needs a GPU (fix: `train.mixed_precision=no` or bf16)")
-    return Accelerator(
-        cpu=bool(train_cfg["cpu"]),
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # set by `accelerate launch` / torchrun
+    # without cpu=True, accelerate on a GPU-less machine ignores the launcher and every process
+    # trains alone (DistributedType.NO); with it, the processes form one gloo (MULTI_CPU) group
+    cpu = bool(train_cfg["cpu"]) or (world > 1 and not torch.cuda.is_available())
+    accelerator = Accelerator(
+        cpu=cpu,
         mixed_precision=train_cfg["mixed_precision"],
         # the loader's own seeded generator fixes the order; accelerate only shards it across processes
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=False),
     )
+    if accelerator.num_processes != world:
+        raise ConfigError(
+            f"launched as {world} processes but accelerate formed a group of {accelerator.num_processes} "
+            f"({accelerator.distributed_type}); launch with `accelerate launch --multi_gpu --num_processes "
+            f"{world} -m vla.train ...`"
+        )
+    return accelerator
 
 
 def prepare_dataset(cfg: DictConfig) -> Path:
-    """The dataset root; records expert demos into it first when dataset.record_if_missing is set."""
+    """The dataset root; records expert demos into it first when dataset.record_if_missing is set.
+
+    Several runs may need the same missing dataset at once (a joblib sweep, `accelerate launch`):
+    one records it under a lock into a temporary folder renamed into place; the others wait for it
+    and then read it. A recording that was killed leaves only its temporary folder, never a half root.
+    """
     root = Path(cfg.dataset.root)
-    if not (root / "meta" / "info.json").exists():
-        if not cfg.dataset.record_if_missing:
-            raise ConfigError(
-                f"dataset.root={str(root)!r} holds no dataset; record one with "
-                f"`vla record env={_choice('env')} root={root}` or pass dataset.record_if_missing=true"
-            )
-        record_demos(
-            cfg.env, root, cfg.dataset.num_episodes, cfg.dataset.seed_base, cfg.dataset.record_workers
+    if _has_dataset(root):
+        return root
+    if not cfg.dataset.record_if_missing:
+        raise ConfigError(
+            f"dataset.root={str(root)!r} holds no dataset; record one with "
+            f"`vla record env={_choice('env')} root={root}` or pass dataset.record_if_missing=true"
         )
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # blocks while another run records this dataset
+        if not _has_dataset(root):  # nobody recorded it while we waited
+            for stale in root.parent.glob(f".tmp-{root.name}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp = root.parent / f".tmp-{root.name}-{os.getpid()}"
+            log.info(
+                "recording %d expert episodes of %s into %s (staged in %s)",
+                cfg.dataset.num_episodes, cfg.env.id, root, tmp.name,
+            )  # fmt: skip
+            record_demos(
+                cfg.env, tmp, cfg.dataset.num_episodes, cfg.dataset.seed_base, cfg.dataset.record_workers
+            )
+            os.replace(tmp, root)
+            (root.parent / f".{tmp.name}.lock").unlink(missing_ok=True)  # the writer's lock on tmp
     return root
+
+
+def _has_dataset(root: Path) -> bool:
+    return (root / "meta" / "info.json").exists()
 
 
 def record_demos(
@@ -72,14 +118,15 @@ def record_demos(
 ) -> None:
     """Successful scripted-expert episodes; failed attempts are dropped and the next seed is tried."""
     from vla.data.record import record_dataset
+    from vla.training.rollout import stdlib_start_method
 
     kwargs = dict(OmegaConf.to_container(env_cfg.kwargs, resolve=True)) if env_cfg.get("kwargs") else {}
     split = kwargs.pop("split", "train")
-    log.info("recording %d expert episodes of %s into %s", num_episodes, env_cfg.id, root)
-    record_dataset(
-        env_cfg.id, root, num_episodes=num_episodes, split=split, seeds=seed_base, env_kwargs=kwargs,
-        num_workers=workers,
-    )  # fmt: skip
+    with stdlib_start_method():  # recording workers may start from a joblib sweep job
+        record_dataset(
+            env_cfg.id, root, num_episodes=num_episodes, split=split, seeds=seed_base, env_kwargs=kwargs,
+            num_workers=workers,
+        )  # fmt: skip
 
 
 def check_dataset_fits(cfg: DictConfig, features: Any) -> None:

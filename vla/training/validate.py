@@ -83,4 +83,8 @@ def validate_eval(cfg: DictConfig) -> None:
     _check(cfg, e + "seed_base", lambda v: _is_int(v) and v >= 0, "must be an integer >= 0", "100000")
     _check(cfg, e + "max_steps", lambda v: v is None or (_is_int(v) and v > 0), "must be null or > 0", "null")
     _check(cfg, e + "n_videos", lambda v: _is_int(v) and v >= 0, "must be an integer >= 0", "2")
+    _check(
+        cfg, e + "n_action_steps", lambda v: v is None or (_is_int(v) and v > 0),
+        "must be null (the policy's own) or an integer > 0", "1",
+    )  # fmt: skip
     _check(cfg, e + "video_size", lambda v: _is_int(v) and 32 <= v <= 2048, "must be in [32, 2048]", "256")

@@ -77,3 +77,13 @@ def test_freeze_vision_and_lora():
     assert lm_base == []
     assert "model.text_model.embed_tokens.weight" in trainable  # new action-token rows must learn
     assert any("connector" in n for n in trainable)
+
+
+def test_mixed_precision_autocast_runs_the_image_merge(tiny):
+    """accelerate's bf16 on CPU is torch.autocast: the connector's bf16 output meets float32 text
+    embeddings in transformers' image merge, which refuses the mix unless the backbone casts it."""
+    pixels = tiny.image_inputs([torch.rand(2, 3, 96, 96)])
+    ids = torch.tensor([tiny.image_prefix_ids(1) + tiny.text_ids("touch the red cube")] * 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden, _ = tiny.hidden_states(ids, torch.ones_like(ids), pixels)
+    assert hidden.shape[:2] == ids.shape and torch.isfinite(hidden.float()).all()

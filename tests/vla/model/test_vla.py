@@ -148,3 +148,40 @@ def _train(policy, batch, steps):
         loss.backward()
         opt.step()
     return policy.eval()
+
+
+def test_gaussian_soft_labels_peak_at_the_target_and_reduce_to_cross_entropy(stats):
+    """tokenizer.label_sigma > 0 (bins): each target is a normalised Gaussian over neighbouring bins."""
+    torch.manual_seed(0)
+    cfg = {"tokenizer": {"type": "bins", "label_sigma": 2.0}, "chunk_size": 4, "n_action_steps": 4}
+    cfg["backbone"] = {"image_size": 48}
+    policy = VLAPolicy.from_config(cfg, stats, CAMERAS, STATE_DIM, ACTION_DIM)
+    model = policy.model
+    labels = torch.tensor([0, 17, 255])
+    targets = model._gaussian_targets(labels, 2.0)
+    torch.testing.assert_close(targets.sum(-1), torch.ones(3))
+    assert torch.equal(targets.argmax(-1), labels)
+    assert (targets[:, model.act_tok.valid_vocab_size :] == 0).all()  # nothing on <act_end>
+    batch = make_batch(2, chunk=4, image_size=48)
+    soft, _ = policy.compute_loss(batch)
+    model.cfg.tokenizer.label_sigma = 1e-3  # a Gaussian this narrow is one-hot: plain cross-entropy
+    narrow, _ = policy.compute_loss(batch)
+    model.cfg.tokenizer.label_sigma = 0.0
+    hard, _ = policy.compute_loss(batch)
+    torch.testing.assert_close(narrow, hard)
+    assert torch.isfinite(soft)
+    model.cfg.tokenizer.label_sigma = 2.0
+    _train(policy, batch, steps=80)  # soft labels still pin the argmax to the target bin
+    pred = policy.predict_batch({k: v for k, v in batch.items() if k != "action"})
+    norm = policy.normalizer
+    err = np.abs(
+        norm.normalize("action", pred) - np.clip(norm.normalize("action", batch["action"].numpy()), -1, 1)
+    )
+    assert err.max() <= 3 * model.act_tok.error_bound  # within a bin and a half of every target
+
+
+def test_label_sigma_is_rejected_for_fast():
+    from vla.model.config import TokenizerConfig
+
+    with pytest.raises(ValueError, match="label_sigma"):
+        TokenizerConfig(type="fast", label_sigma=1.0)
