@@ -45,6 +45,9 @@ class VLAConfig:
     n_action_steps: int = 10  # actions executed from each chunk before predicting again
     decoder: str = "parallel"  # "parallel": all action tokens in one forward (OpenVLA-OFT); "ar": KV-cached
     state_tokens: bool = True  # the robot state, binned, as tokens in the prompt
+    # the instruction before the images: in a causal LM, image tokens can then attend to the words and
+    # compute instruction-conditioned features (which cube is "the red one") from the first layer on
+    instruction_first: bool = False
     state_bins: int = 256
     temporal_ensemble_coeff: float | None = None  # ACT's m: weights exp(-m * i); needs n_action_steps == 1
     strict_decode: bool = False  # a malformed action sequence: raise (True) or count + log + repair (False)

@@ -1,6 +1,7 @@
 """The VLA model: a VLM backbone that writes action tokens. Read this file first.
 
-A prompt is   [image tokens per camera] [instruction] [state tokens] <act_start>   and the model
+A prompt is   [image tokens per camera] [instruction] [state tokens] <act_start>   (or the instruction
+first, `cfg.instruction_first`) and the model
 continues it with action tokens: new vocabulary entries <act_0> ... <act_{V-1}> (+ <act_end> for the
 variable-length FAST tokenizer). Two decoders, chosen by `cfg.decoder`:
 
@@ -56,7 +57,10 @@ class VLAModel(nn.Module):
         """-> input_ids (B, P) left-padded so every prompt ends at P, attention_mask (B, P), pixel kwargs."""
         bb = self.backbone
         prefix = bb.image_prefix_ids(len(images))
-        texts = [prefix + bb.text_ids(t) for t in tasks]
+        if self.cfg.instruction_first:
+            texts = [bb.text_ids(t) + prefix for t in tasks]
+        else:
+            texts = [prefix + bb.text_ids(t) for t in tasks]
         width = max(len(t) for t in texts)
         ids = torch.full((len(texts), width), bb.pad_id, dtype=torch.long)
         mask = torch.zeros((len(texts), width), dtype=torch.long)

@@ -185,3 +185,14 @@ def test_label_sigma_is_rejected_for_fast():
 
     with pytest.raises(ValueError, match="label_sigma"):
         TokenizerConfig(type="fast", label_sigma=1.0)
+
+
+def test_instruction_first_puts_the_words_before_the_images(stats):
+    policy = build(stats, instruction_first=True, chunk=4)
+    model, bb = policy.model, policy.model.backbone
+    batch = policy._model_batch(make_batch(1, chunk=4, image_size=48))
+    ids, _, _ = model.build_prompt(batch["images"], batch["state"], batch["task"])
+    words, images = bb.text_ids(batch["task"][0]), bb.image_prefix_ids(len(CAMERAS))
+    assert ids[0, : len(words) + len(images)].tolist() == words + images
+    loss, _ = policy.compute_loss(make_batch(2, chunk=4, image_size=48))
+    assert torch.isfinite(loss)

@@ -31,6 +31,7 @@ def test_default_and_preset_configs_are_valid() -> None:
         ("eval.splits=[train,unseen]", "eval.splits="),
         ("eval.n_episodes=-3", "eval.n_episodes=-3"),
         ("train.ema.decay=1.5", "train.ema.decay=1.5"),
+        ("eval.n_action_steps=0", "eval.n_action_steps=0"),
     ],
 )
 def test_bad_values_are_named_with_a_fix(override: str, named: str) -> None:

@@ -13,6 +13,7 @@ from vla import checkpoint as ckpt
 from vla.eval import evaluate, load_policy
 from vla.logging_utils import read_metrics
 from vla.train import train
+from vla.training.validate import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,17 @@ def test_checkpoint_eval_is_deterministic(debug_run: Path, tmp_path: Path) -> No
     second = evaluate(policy, label, env, cfg, tmp_path / "b")
     assert first["episodes"] == second["episodes"] and first["rows"] == second["rows"]
     assert first["latency"]["calls"] >= 1
+
+
+def test_eval_n_action_steps_overrides_the_checkpoint(debug_run: Path, tmp_path: Path) -> None:
+    """eval.n_action_steps=1 re-plans every step: one inference call per env step (closed loop)."""
+    policy, label = load_policy(str(debug_run), None)
+    env = {"id": "vla/TouchCube-v0", "kwargs": {"image_size": 96, "cameras": ["front", "wrist"]}}
+    cfg = {
+        "n_episodes": 1, "n_envs": 1, "splits": ["train"], "seed_base": 7, "max_steps": 5,
+        "n_videos": 0, "video_size": 128, "n_action_steps": 1,
+    }  # fmt: skip
+    report = evaluate(policy, label, env, cfg, tmp_path / "closed_loop")
+    assert report["latency"]["calls"] == sum(e["length"] for e in report["episodes"]) == 5
+    with pytest.raises(ConfigError, match="chunk_size"):
+        evaluate(policy, label, env, {**cfg, "n_action_steps": 99}, tmp_path / "bad")
