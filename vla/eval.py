@@ -8,9 +8,10 @@ and videos/*.mp4 (the first episodes of each split, instruction overlaid) into t
 Episode i of every split uses seed `eval.seed_base + i`, so a policy gets the same table twice.
 """
 
+import contextlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,6 @@ def evaluate(
     import envs  # noqa: F401  (registers the ids)
 
     env_id, kwargs = env_cfg["id"], dict(env_cfg.get("kwargs") or {})
-    _set_action_steps(policy, eval_cfg.get("n_action_steps"))
     out_dir = Path(out_dir)
     seeds = [int(eval_cfg["seed_base"]) + i for i in range(int(eval_cfg["n_episodes"]))]
     max_steps = eval_cfg["max_steps"] or gym.spec(env_id).max_episode_steps or DEFAULT_MAX_STEPS
@@ -67,16 +67,19 @@ def evaluate(
     episodes: list[Episode] = []
     latencies: list[float] = []
     t0 = time.perf_counter()
-    for split in eval_cfg["splits"]:
-        env_kwargs = {**kwargs, "split": split, "render_mode": "rgb_array"}
-        vec = make_vector_env(env_id, env_kwargs, n_envs, eval_cfg["max_steps"])
-        actor = Actor(policy, n_envs)
-        try:
-            episodes += run_episodes(vec, actor, single_task, split, seeds, eval_cfg["n_videos"], max_steps)
-            fps = int(vec.metadata.get("render_fps") or 10)
-        finally:
-            vec.close()
-        latencies += actor.chunk_times
+    with _action_steps(policy, eval_cfg.get("n_action_steps")):
+        for split in eval_cfg["splits"]:
+            env_kwargs = {**kwargs, "split": split, "render_mode": "rgb_array"}
+            vec = make_vector_env(env_id, env_kwargs, n_envs, eval_cfg["max_steps"])
+            actor = Actor(policy, n_envs)
+            try:
+                episodes += run_episodes(
+                    vec, actor, single_task, split, seeds, eval_cfg["n_videos"], max_steps
+                )
+                fps = int(vec.metadata.get("render_fps") or 10)
+            finally:
+                vec.close()
+            latencies += actor.chunk_times
     report = {
         "policy": label, "env_id": env_id, "env_kwargs": kwargs, "max_steps": max_steps,
         "seeds": {"base": int(eval_cfg["seed_base"]), "n_episodes": len(seeds)},
@@ -88,14 +91,21 @@ def evaluate(
     return report
 
 
-def _set_action_steps(policy: Policy | None, n_action_steps: int | None) -> None:
-    """Executes n_action_steps of each chunk instead of the checkpoint's own number (None keeps it)."""
+@contextlib.contextmanager
+def _action_steps(policy: Policy | None, n_action_steps: int | None) -> Iterator[None]:
+    """Executes n_action_steps of each chunk inside the block instead of the policy's own number (None
+    keeps it); restored after, so an evaluation during training leaves the trained policy as it was."""
     if policy is None or n_action_steps is None:
+        yield
         return
     chunk = getattr(getattr(policy, "cfg", None), "chunk_size", n_action_steps)
     if not 1 <= n_action_steps <= chunk:
         raise ConfigError(f"eval.n_action_steps={n_action_steps} must be in [1, chunk_size={chunk}]")
-    policy.n_action_steps = n_action_steps
+    own, policy.n_action_steps = policy.n_action_steps, n_action_steps
+    try:
+        yield
+    finally:
+        policy.n_action_steps = own
 
 
 def _write_files(report: dict[str, Any], episodes: list[Episode], out: Path, fps: int, size: int) -> dict:

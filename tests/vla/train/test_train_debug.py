@@ -87,7 +87,9 @@ def test_eval_n_action_steps_overrides_the_checkpoint(debug_run: Path, tmp_path:
         "n_episodes": 1, "n_envs": 1, "splits": ["train"], "seed_base": 7, "max_steps": 5,
         "n_videos": 0, "video_size": 128, "n_action_steps": 1,
     }  # fmt: skip
+    own = policy.n_action_steps
     report = evaluate(policy, label, env, cfg, tmp_path / "closed_loop")
     assert report["latency"]["calls"] == sum(e["length"] for e in report["episodes"]) == 5
+    assert policy.n_action_steps == own  # restored: training's periodic evals leave the policy as it was
     with pytest.raises(ConfigError, match="chunk_size"):
         evaluate(policy, label, env, {**cfg, "n_action_steps": 99}, tmp_path / "bad")
