@@ -32,6 +32,7 @@ def test_default_and_preset_configs_are_valid() -> None:
         ("eval.n_episodes=-3", "eval.n_episodes=-3"),
         ("train.ema.decay=1.5", "train.ema.decay=1.5"),
         ("eval.n_action_steps=0", "eval.n_action_steps=0"),
+        ("dataset.video_codec=mpeg2", "dataset.video_codec='mpeg2'"),
     ],
 )
 def test_bad_values_are_named_with_a_fix(override: str, named: str) -> None:

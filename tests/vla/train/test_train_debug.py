@@ -93,3 +93,17 @@ def test_eval_n_action_steps_overrides_the_checkpoint(debug_run: Path, tmp_path:
     assert policy.n_action_steps == own  # restored: training's periodic evals leave the policy as it was
     with pytest.raises(ConfigError, match="chunk_size"):
         evaluate(policy, label, env, {**cfg, "n_action_steps": 99}, tmp_path / "bad")
+
+
+def test_probe_gives_the_loss_with_each_input_swapped(debug_run: Path, debug_dataset: Path) -> None:
+    from vla.training.probe import probe
+
+    results = probe(str(debug_run), str(debug_dataset), num_samples=8)
+    assert set(results) == {"episode starts", "random frames"}
+    for losses in results.values():
+        assert list(losses) == [
+            "as is", "images.front swapped", "images.wrist swapped", "state swapped", "task swapped"
+        ]  # fmt: skip
+        assert all(torch.isfinite(torch.tensor(list(losses.values()))))
+    frames = results["random frames"]
+    assert frames["state swapped"] != frames["as is"]  # the swap reached the model: other state tokens
