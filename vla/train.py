@@ -27,8 +27,12 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> Path:
     """Trains as cfg says; returns the run dir. Reads top to bottom as the table of contents."""
-    validate_train(cfg)  # 1. bad values fail here, before any work
     resume_from = setup.resume_dir(cfg)
+    if resume_from is not None:  # the run's own settings, except those this command line sets
+        changed = setup.inherit_run_config(cfg, resume_from)
+        if changed:
+            log.warning("resuming with settings that differ from the run's (as given): %s", changed)
+    validate_train(cfg)  # 1. bad values fail here, before any work
     accelerator = setup.make_accelerator(cfg.train)  # 2. device, mixed precision, processes
     run_dir = setup.run_dir(cfg, resume_from, accelerator)
     set_seed(cfg.seed)

@@ -30,6 +30,59 @@ def resume_dir(cfg: DictConfig) -> Path | None:
         raise ConfigError(f"resume={cfg.resume!r}: {err}") from err
 
 
+_NOT_INHERITED = ("resume", "run_dir")  # where this invocation reads from and writes to
+
+
+def inherit_run_config(cfg: DictConfig, resume_from: Path) -> list[str]:
+    """Resuming continues the saved run: every setting comes from the checkpoint's config.yaml
+    unless this command line sets it (`train.steps=8000` extends a run on purpose). Updates cfg in
+    place; returns the given keys whose value differs from the run's. A cfg composed outside a
+    Hydra app (`train(cfg)` from Python) counts as given in full: it is only compared."""
+    saved_path = resume_from / "config.yaml"
+    if not saved_path.exists():  # a checkpoint written before config.yaml existed: nothing to inherit
+        return []
+    saved = OmegaConf.load(saved_path)
+    given = _command_line_keys()
+    differing = []
+    for key in _leaf_keys(saved):
+        if key.split(".")[0] in _NOT_INHERITED or not _settable(cfg, key):
+            continue
+        value = OmegaConf.select(saved, key)
+        if given is None or any(key == g or key.startswith(g + ".") for g in given):
+            if OmegaConf.select(cfg, key) != value:
+                differing.append(key)
+            continue
+        OmegaConf.update(cfg, key, value, merge=False)
+    return differing
+
+
+def _command_line_keys() -> list[str] | None:
+    """Keys (or config groups) this invocation overrode; None outside a Hydra app (all given)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return [o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task]
+
+
+def _leaf_keys(node: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of the leaves of a config (a list is one leaf)."""
+    if not OmegaConf.is_dict(node):
+        return [prefix]
+    return [k for name in node for k in _leaf_keys(node[name], f"{prefix}.{name}" if prefix else str(name))]
+
+
+def _settable(cfg: DictConfig, key: str) -> bool:
+    """The key exists in cfg and is no interpolation's child (policy.backbone mirrors backbone)."""
+    *parents, leaf = key.split(".")
+    node: Any = cfg
+    for part in parents:
+        if not OmegaConf.is_dict(node) or part not in node or OmegaConf.is_interpolation(node, part):
+            return False
+        node = node[part]
+    return OmegaConf.is_dict(node) and leaf in node
+
+
 def run_dir(cfg: DictConfig, resume_from: Path | None, accelerator: Accelerator | None = None) -> Path:
     """cfg.run_dir; else the resumed run's own dir (so it continues in place); else Hydra's output dir.
 

@@ -2,10 +2,13 @@
 exactly, evaluate in the sim, and evaluate the checkpoint twice with the same seeds."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from tests.vla.train.conftest import compose_train
@@ -14,6 +17,8 @@ from vla.eval import evaluate, load_policy
 from vla.logging_utils import read_metrics
 from vla.train import train
 from vla.training.validate import ConfigError
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +69,45 @@ def test_resume_from_half_way_matches_the_straight_run(
     straight = [r["loss"] for r in read_metrics(debug_run) if r["split"] == "train"]
     again = [r["loss"] for r in read_metrics(resumed) if r["split"] == "train"]
     assert again == straight[2:]
+
+
+def test_cli_resume_takes_the_run_settings_without_repeating_overrides(
+    debug_run: Path, tmp_path: Path
+) -> None:
+    """`vla train resume=<ckpt>` alone: the experiment, dataset and step count come from the run's
+    saved config (not conf/ defaults), and the continuation is exact."""
+    half = debug_run / ckpt.CHECKPOINTS / "step_000002"
+    resumed = tmp_path / "resumed"
+    cmd = [
+        sys.executable, "-m", "vla.cli", "train", f"resume={half}", f"run_dir={resumed}",
+        "train.eval_at_end=false", "wandb.mode=disabled",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    warned = [line for line in (proc.stdout + proc.stderr).splitlines() if "differ from the run's" in line]
+    assert len(warned) == 1 and "train.eval_at_end" in warned[0]  # given here, and true in the run
+    assert "train.steps" not in warned[0] and "dataset" not in warned[0]
+    name = f"{ckpt.CHECKPOINTS}/step_000004/pretrained/model.safetensors"
+    a, b = load_file(str(debug_run / name)), load_file(str(resumed / name))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert sorted(p.name for p in (resumed / ckpt.CHECKPOINTS).iterdir()) == ["last", "step_000004"]
+    saved, again = (
+        yaml.safe_load((run / name).parent.parent.joinpath("config.yaml").read_text())
+        for run in (debug_run, resumed)
+    )
+    for config in (saved, again):  # what this command line set
+        del config["resume"], config["run_dir"], config["train"]["eval_at_end"], config["wandb"]["mode"]
+    assert again == saved
+
+
+def test_resume_names_settings_that_differ_from_the_run(debug_run: Path, debug_dataset: Path) -> None:
+    """From Python the composed cfg is taken as given: compared with the run's, never overwritten."""
+    from vla.training.setup import inherit_run_config
+
+    cfg = compose_train("experiment=debug", f"dataset.root={debug_dataset}", "train.steps=6")
+    half = debug_run / ckpt.CHECKPOINTS / "step_000002"
+    assert inherit_run_config(cfg, half) == ["train.steps"]
+    assert cfg.train.steps == 6
 
 
 def test_checkpoint_eval_is_deterministic(debug_run: Path, tmp_path: Path) -> None:
