@@ -75,7 +75,7 @@ def test_cli_resume_takes_the_run_settings_without_repeating_overrides(
     debug_run: Path, tmp_path: Path
 ) -> None:
     """`vla train resume=<ckpt>` alone: the experiment, dataset and step count come from the run's
-    saved config (not conf/ defaults), and the continuation is exact."""
+    saved config (not conf/ defaults), and training continues where the run stopped."""
     half = debug_run / ckpt.CHECKPOINTS / "step_000002"
     resumed = tmp_path / "resumed"
     cmd = [
@@ -89,7 +89,9 @@ def test_cli_resume_takes_the_run_settings_without_repeating_overrides(
     assert "train.steps" not in warned[0] and "dataset" not in warned[0]
     name = f"{ckpt.CHECKPOINTS}/step_000004/pretrained/model.safetensors"
     a, b = load_file(str(debug_run / name)), load_file(str(resumed / name))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the same continuation; not bit-equal here, as the child process may use another torch thread
+    # count than this one (a different summation order: ~1e-8; exactness is tested in-process above)
+    assert all(torch.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
     assert sorted(p.name for p in (resumed / ckpt.CHECKPOINTS).iterdir()) == ["last", "step_000004"]
     saved, again = (
         yaml.safe_load((run / name).parent.parent.joinpath("config.yaml").read_text())
