@@ -168,8 +168,9 @@ def record_demos(env_cfg: Mapping[str, Any], root: Path, data: Mapping[str, Any]
     """Successful scripted-expert episodes; failed attempts are dropped and the next seed is tried.
 
     One commit at the end: `root` is a staging folder that a killed run throws away (prepare_dataset),
-    so committing every few episodes buys nothing here, and each commit rereads the whole dataset
-    for its statistics (quadratic in the episodes: 300 demos took 45 s with a commit per 10, 30 s with one).
+    so committing every few episodes buys nothing here, and after each commit lerobot reopens the
+    dataset and reloads every episode's metadata (quadratic in the episodes: 300 demos took 45 s
+    with a commit per 10, 30 s with one).
     """
     from vla.data.record import record_dataset
     from vla.training.rollout import stdlib_start_method
