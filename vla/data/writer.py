@@ -133,6 +133,11 @@ def staging_dir(root: Path) -> Path:
     return root.parent / f".{root.name}.staging"
 
 
+def lock_path(root: Path) -> Path:
+    """The file a writer holds an exclusive lock on while it writes to `root`."""
+    return root.parent / f".{root.name}.lock"
+
+
 def _old_dir(root: Path) -> Path:
     return root.parent / f".{root.name}.old"
 
@@ -224,7 +229,7 @@ class EpisodeWriter:
         self._healthy = True
 
     def _acquire_lock(self) -> Any:
-        lock = open(self.root.parent / f".{self.root.name}.lock", "w")
+        lock = open(lock_path(self.root), "w")
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -13,13 +13,13 @@ from typing import Any
 
 import torch
 
-from vla.constants import OBS_STATE, TASK
+from vla.constants import OBS_IMAGES, OBS_STATE, TASK
 from vla.data.memory import InMemoryDataset, load_frames
 
 
 def swapped_losses(policy: Any, batch: dict[str, Any]) -> dict[str, float]:
     """{"as is": loss, "<input> swapped": loss, ...} for one batch."""
-    keys = [k for k in batch if k.startswith("observation.images.")] + [OBS_STATE, TASK]
+    keys = [k for k in batch if k.startswith(OBS_IMAGES + ".")] + [OBS_STATE, TASK]
     out = {"as is": float(policy.compute_loss(batch)[0])}
     for key in keys:
         value = batch[key]
@@ -55,8 +55,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=128, help="samples per batch (default 128)")
     args = parser.parse_args()
     results = probe(args.policy, args.dataset, args.samples)
-    print("| batch | " + " | ".join(next(iter(results.values()))) + " |")
-    print("|---" * (1 + len(next(iter(results.values())))) + "|")
+    columns = list(next(iter(results.values())))
+    print("| batch | " + " | ".join(columns) + " |")
+    print("|---" * (1 + len(columns)) + "|")
     for name, losses in results.items():
         print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in losses.values()) + " |")
 

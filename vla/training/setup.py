@@ -15,6 +15,7 @@ from accelerate import Accelerator
 from omegaconf import DictConfig, OmegaConf
 
 from vla import checkpoint as ckpt
+from vla.data.writer import lock_path
 from vla.training.validate import ConfigError
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ def prepare_dataset(cfg: DictConfig) -> Path:
             )  # fmt: skip
             record_demos(cfg.env, tmp, cfg.dataset)
             os.replace(tmp, root)
-            (root.parent / f".{tmp.name}.lock").unlink(missing_ok=True)  # the writer's lock on tmp
+            lock_path(tmp).unlink(missing_ok=True)  # the writer's lock file for tmp
     return root
 
 
