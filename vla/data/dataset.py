@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler, default_collate
 
 from vla.constants import ACTION, ACTION_IS_PAD, OBS_STATE, TASK
 from vla.data import meta
@@ -61,6 +61,10 @@ class LeRobotView(Dataset):
 
     def __len__(self) -> int:
         return len(self.dataset)
+
+    def episode_starts(self) -> torch.Tensor:
+        """(N,) bool: which samples are the first frame of their episode."""
+        return torch.as_tensor(self.dataset.hf_dataset["frame_index"]) == 0
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = self.dataset[index]
@@ -102,6 +106,18 @@ def make_dataset(
     return LeRobotView(root, chunk_size, episodes, repo_id)
 
 
+def _start_sampler(dataset: Any, fraction: float, generator: torch.Generator) -> WeightedRandomSampler | None:
+    """Draws episode first frames with probability `fraction`, the other frames uniformly otherwise."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"start_fraction={fraction} must be in [0, 1): the policy must see later frames too")
+    starts = dataset.episode_starts()  # (N,) bool
+    n_starts = int(starts.sum())
+    if n_starts == len(starts):
+        return None  # every frame starts an episode: uniform already
+    weights = torch.where(starts, fraction / n_starts, (1 - fraction) / (len(starts) - n_starts))  # (N,)
+    return WeightedRandomSampler(weights.double(), len(starts), replacement=True, generator=generator)
+
+
 def _seed_worker(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32  # distinct per worker, derived from the loader's generator
     np.random.seed(seed)
@@ -120,6 +136,7 @@ def make_dataloader(
     drop_last: bool = False,
     memory_limit_gb: float = 4.0,
     persistent_workers: bool | None = None,
+    start_fraction: float = 0.0,
 ) -> DataLoader:
     """A DataLoader of training batches (keys and shapes in the module doc) from a dataset folder.
 
@@ -132,20 +149,26 @@ def make_dataloader(
         episodes: only these episode indices (e.g. a train/validation split).
         memory_limit_gb: the largest decoded size "auto" keeps in memory.
         persistent_workers: keep workers between epochs (default: True when num_workers > 0).
+        start_fraction: with shuffle, the expected share of episode first frames in a batch (0 = as
+            they come, about 1 in the mean episode length); sampled with replacement, an epoch stays
+            len(dataset) samples. The first frame decides most where an episode goes.
     Raises DatasetError (a ValueError) naming the file or key when the folder is incomplete or corrupt.
     """
     dataset = make_dataset(root, chunk_size, mode, episodes, memory_limit_gb)
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
     workers = persistent_workers if persistent_workers is not None else num_workers > 0
+    generator = torch.Generator().manual_seed(seed)
+    sampler = _start_sampler(dataset, start_fraction, generator) if shuffle and start_fraction else None
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         num_workers=num_workers,
         collate_fn=collate,
         drop_last=drop_last,
-        generator=torch.Generator().manual_seed(seed),
+        generator=generator,  # reseeding it reseeds the sampler too (exact resume)
         worker_init_fn=_seed_worker,
         persistent_workers=workers and num_workers > 0,
     )

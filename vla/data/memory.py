@@ -147,6 +147,10 @@ class InMemoryDataset(torch.utils.data.Dataset):
         self.frames, self.chunk_size = frames, chunk_size
         self._offsets = torch.arange(chunk_size)  # (T,)
 
+    def episode_starts(self) -> torch.Tensor:
+        """(N,) bool: which samples are the first frame of their episode."""
+        return self.frames.ep_start == torch.arange(len(self.frames.ep_start))
+
     def __len__(self) -> int:
         return len(self.frames)
 

@@ -40,6 +40,13 @@ log = logging.getLogger(__name__)
 DEFAULT_REPO_ID = "local/vla_dataset"  # only a name: datasets live in `root`, never on the hub
 
 
+# Every frame a keyframe, h264: a decoded frame depends on that frame alone. lerobot's defaults (AV1 or
+# h264 with a keyframe every 2 frames) mix later frames into earlier ones (lookahead, B-frames, AV1's
+# temporal filter): a policy trained on them reads where the arm goes next from the current image, a
+# cue the live camera never gives (docs/datasets.md, "Video encoding").
+CAUSAL_VIDEO = {"vcodec": "h264", "g": 1, "crf": 18}
+
+
 @dataclass
 class Episode:
     """One recorded episode, all arrays time-major with the same length T."""
@@ -220,7 +227,7 @@ class EpisodeWriter:
         self.root.parent.mkdir(parents=True, exist_ok=True)
         self.fps, self.features, self.repo_id = int(fps), features, repo_id
         self.commit_every, self.robot_type = commit_every, robot_type
-        self.video = {"vcodec": "libsvtav1", "crf": 30, "g": 2, **(video or {})}
+        self.video = {**CAUSAL_VIDEO, **(video or {})}
         self._lock = self._acquire_lock()
         recover(self.root)
         self._check_existing()

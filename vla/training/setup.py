@@ -246,6 +246,7 @@ def loader_factory(cfg: DictConfig, root: Path) -> Any:
     loader = make_dataloader(
         root, cfg.policy.chunk_size, cfg.train.batch_size, cfg.train.num_workers, shuffle=True,
         seed=cfg.seed, drop_last=True, persistent_workers=False,
+        start_fraction=cfg.train.episode_start_fraction,
     )  # fmt: skip
     if len(loader) == 0:
         raise ConfigError(

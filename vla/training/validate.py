@@ -47,6 +47,10 @@ def validate_train(cfg: DictConfig) -> None:
     _check(cfg, t + "weight_decay", lambda v: _is_num(v) and v >= 0, "must be a number >= 0", "0.01")
     _check(cfg, t + "eps", lambda v: _is_num(v) and v > 0, "must be a number > 0", "1e-8")
     _check(
+        cfg, t + "episode_start_fraction", lambda v: _is_num(v) and 0 <= v < 1,
+        "must be in [0, 1) (0 = frames as they come)", "0.5",
+    )  # fmt: skip
+    _check(
         cfg, t + "betas", lambda v: len(v) == 2 and all(_is_num(b) and 0 <= b < 1 for b in v),
         "must be two numbers in [0, 1)", "[0.9,0.95]",
     )  # fmt: skip

@@ -11,8 +11,10 @@ from envs.tabletop.expert import make_expert
 from envs.tabletop.ik import ArmIK, down_rotation
 
 
-def success_rate(env_id: str, seeds: range) -> float:
-    env = gym.make(env_id, image_size=16, cameras=("front",))  # small images: the expert ignores them
+def success_rate(env_id: str, seeds: range, **kwargs) -> float:
+    env = gym.make(
+        env_id, image_size=16, cameras=("front",), **kwargs
+    )  # small images: the expert ignores them
     try:
         wins = 0
         for seed in seeds:
@@ -29,6 +31,10 @@ def success_rate(env_id: str, seeds: range) -> float:
 @pytest.mark.parametrize("env_id", envs.TASK_IDS)
 def test_expert_solves_10_seeds(env_id: str) -> None:
     assert success_rate(env_id, range(1000, 1010)) == 1.0
+
+
+def test_expert_solves_the_slot_layout() -> None:
+    assert success_rate("vla/TouchCube-v0", range(1000, 1010), layout="slots", jitter=0.02) == 1.0
 
 
 @pytest.mark.slow

@@ -100,6 +100,25 @@ def test_episode_subset_and_seeded_shuffle_with_workers(recorded: Path) -> None:
     assert not torch.equal(states(0, seed=3), states(0, seed=4))
 
 
+def test_start_fraction_draws_that_share_of_episode_first_frames(recorded: Path) -> None:
+    memory, video = make_dataset(recorded, CHUNK, mode="memory"), make_dataset(recorded, CHUNK, mode="video")
+    starts = memory.episode_starts()
+    assert torch.equal(starts, video.episode_starts()) and int(starts.sum()) == 4  # 4 episodes
+
+    def drawn(seed: int) -> torch.Tensor:
+        loader = make_dataloader(recorded, CHUNK, batch_size=4, seed=seed, mode="memory", start_fraction=0.5)
+        return torch.cat([torch.as_tensor(list(loader.sampler)) for _ in range(20)])  # 20 epochs
+
+    indices = drawn(seed=1)
+    assert len(indices) == 20 * len(starts)
+    share = starts[indices].float().mean().item()
+    assert 0.45 < share < 0.55, share  # ~4 / len(starts) (<0.1) without it
+    loader = make_dataloader(recorded, CHUNK, batch_size=4, seed=1, mode="memory", start_fraction=0.5)
+    assert torch.equal(torch.as_tensor(list(loader.sampler)), indices[: len(starts)])  # seeded
+    loader.generator.manual_seed(1)  # what the trainer does per epoch: the same order again
+    assert torch.equal(torch.as_tensor(list(loader.sampler)), indices[: len(starts)])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -107,6 +126,7 @@ def test_episode_subset_and_seeded_shuffle_with_workers(recorded: Path) -> None:
         ({"mode": "disk"}, "mode='disk' is not one of"),
         ({"episodes": [0, 9]}, r"episodes \[9\] do not exist"),
         ({"batch_size": 0}, "batch_size=0 must be >= 1"),
+        ({"start_fraction": 1.0}, r"start_fraction=1.0 must be in \[0, 1\)"),
     ],
 )
 def test_bad_arguments_are_named(recorded: Path, kwargs: dict, match: str) -> None:

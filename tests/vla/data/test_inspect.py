@@ -19,7 +19,7 @@ def test_info_lists_counts_features_and_tasks(recorded: Path) -> None:
     rows = meta.read_sidecar(recorded)
     frames = sum(r["length"] for r in rows)
     assert f"episodes  4   frames {frames}   fps 10" in text
-    assert "observation.images.front         video    (64, 64, 3)    codec av1" in text
+    assert "observation.images.front         video    (64, 64, 3)    codec h264" in text
     assert "action                           float32  (6,)           shoulder_pan" in text
     for task in {r["task"] for r in rows}:
         n = sum(r["task"] == task for r in rows)

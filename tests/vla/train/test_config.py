@@ -33,6 +33,7 @@ def test_default_and_preset_configs_are_valid() -> None:
         ("train.ema.decay=1.5", "train.ema.decay=1.5"),
         ("eval.n_action_steps=0", "eval.n_action_steps=0"),
         ("dataset.video_codec=mpeg2", "dataset.video_codec='mpeg2'"),
+        ("train.episode_start_fraction=1", "train.episode_start_fraction=1: must be in [0, 1)"),
     ],
 )
 def test_bad_values_are_named_with_a_fix(override: str, named: str) -> None:
