@@ -36,6 +36,7 @@ from envs.tabletop.instructions import COLOR_NAMES
 
 LIFT_Z = 0.07
 SLOT_RADIUS, SLOT_ANGLES = 0.18, (0.6, 0.0, -0.6)  # m, rad (left, middle, right seen from the base)
+SLOTS = SLOT_RADIUS * np.stack([np.cos(SLOT_ANGLES), np.sin(SLOT_ANGLES)], axis=1)  # (3, 2) xy, m
 LAYOUTS = ("random", "slots")
 
 
@@ -47,8 +48,7 @@ def distractor_colors(rng: np.random.Generator, exclude: tuple[str, ...], n: int
 
 def slot_layout(rng: np.random.Generator, jitter: float) -> np.ndarray:
     """(3, 2) the three slots in random order, each moved by up to `jitter` m in x and y."""
-    slots = SLOT_RADIUS * np.stack([np.cos(SLOT_ANGLES), np.sin(SLOT_ANGLES)], axis=1)  # (3, 2)
-    return slots[rng.permutation(len(slots))] + rng.uniform(-jitter, jitter, slots.shape)
+    return SLOTS[rng.permutation(len(SLOTS))] + rng.uniform(-jitter, jitter, SLOTS.shape)
 
 
 class PickCubeEnv(TabletopEnv):

@@ -1,6 +1,6 @@
 """Which inputs does a trained policy use? Its loss with each input swapped across the batch.
 
-    python -m vla.training.probe outputs/demo/<run> outputs/demo/dataset_touch_cube_front_2000
+    python -m vla.training.probe outputs/demo/<run> outputs/demo/touch_cube_slots_1800
 
 For a batch of the dataset, the policy's loss as is, then with one input (the images of each camera,
 the state, the instruction) rolled by one row, so every sample gets another sample's value. An input
@@ -37,7 +37,7 @@ def probe(policy_path: str, dataset_root: str, num_samples: int = 128, seed: int
     frames = load_frames(dataset_root)
     data = InMemoryDataset(frames, policy.cfg.chunk_size)
     gen = torch.Generator().manual_seed(seed)
-    starts = torch.unique(frames.ep_start)
+    starts = data.episode_starts().nonzero().flatten()  # (E,) sample indices
     picks = {
         "episode starts": starts[torch.randperm(len(starts), generator=gen)[:num_samples]],
         "random frames": torch.randperm(len(frames), generator=gen)[:num_samples],

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401  (registers the ids)
-from envs.tabletop.pick_cube import SLOT_ANGLES, SLOT_RADIUS
+from envs.tabletop.pick_cube import SLOTS
 from envs.tabletop.scene import JOINT_HIGH, JOINT_LOW
 
 
@@ -90,15 +90,14 @@ def test_bad_kwargs_raise_clear_errors(kwargs: dict, message: str) -> None:
 def test_slot_layout_puts_the_cubes_in_the_three_slots_in_shuffled_colours() -> None:
     env = gym.make("vla/TouchCube-v0", image_size=16, cameras=("front",), layout="slots", jitter=0.01)
     try:
-        slots = SLOT_RADIUS * np.stack([np.cos(SLOT_ANGLES), np.sin(SLOT_ANGLES)], axis=1)  # (3, 2)
         target_slots = set()
         for seed in range(12):
             env.reset(seed=seed)
             state = env.unwrapped.privileged_state()
             xy = np.array([state["objects"][f"cube{i}"]["pos"][:2] for i in range(3)])  # (3, 2)
-            nearest = np.linalg.norm(xy[:, None] - slots[None], axis=-1).argmin(1)  # (3,)
+            nearest = np.linalg.norm(xy[:, None] - SLOTS[None], axis=-1).argmin(1)  # (3,)
             assert sorted(nearest) == [0, 1, 2]  # one cube per slot
-            assert np.abs(xy - slots[nearest]).max() <= 0.01 + 1e-6  # within the jitter
+            assert np.abs(xy - SLOTS[nearest]).max() <= 0.01 + 1e-6  # within the jitter
             target_slots.add(int(nearest[0]))  # cube0 is the instructed one
         assert target_slots == {0, 1, 2}  # the named cube is not always in the same slot
     finally:

@@ -12,9 +12,8 @@ from envs.tabletop.ik import ArmIK, down_rotation
 
 
 def success_rate(env_id: str, seeds: range, **kwargs) -> float:
-    env = gym.make(
-        env_id, image_size=16, cameras=("front",), **kwargs
-    )  # small images: the expert ignores them
+    # small images: the expert ignores them
+    env = gym.make(env_id, image_size=16, cameras=("front",), **kwargs)
     try:
         wins = 0
         for seed in seeds:
