@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REPO_ID = "local/vla_dataset"  # only a name: datasets live in `root`, never on the hub
 
+# lerobot appends each episode's video to the current video file by rewriting that whole file
+# (concatenate_video_files), so recording time grows with the square of the file's length: with its
+# 200 MB default, one file held all 1800 demo episodes and re-muxing took most of the recording.
+# A new file every MB bounds the rewrite (a sim episode's video is a few KB; real ones roll over sooner).
+VIDEO_FILE_MB = 1
+
 
 # Every frame a keyframe, h264: a decoded frame depends on that frame alone. lerobot's defaults (AV1 or
 # h264 with a keyframe every 2 frames) mix later frames into earlier ones (lookahead, B-frames, AV1's
@@ -283,10 +289,12 @@ class EpisodeWriter:
         if self.root.exists():
             _link_copy(self.root, staging)
             self._ds = LeRobotDataset.resume(self.repo_id, root=staging, **kwargs)
+            self._ds.meta.update_chunk_settings(video_files_size_in_mb=VIDEO_FILE_MB)  # meta/ is a copy
         else:
             self._ds = LeRobotDataset.create(
-                self.repo_id, self.fps, self.features, root=staging, robot_type=self.robot_type, **kwargs
-            )
+                self.repo_id, self.fps, self.features, root=staging, robot_type=self.robot_type,
+                video_files_size_in_mb=VIDEO_FILE_MB, **kwargs,
+            )  # fmt: skip
 
     def add_episode(self, episode: Episode) -> int:
         """Writes one episode; returns its episode_index. Commits when `commit_every` are pending."""

@@ -5,10 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.vla.data.conftest import ENV_ID, ENV_KWARGS
 from vla.constants import ACTION, OBS_STATE, image_key
-from vla.data import meta
+from vla.data import meta, writer
+from vla.data.memory import load_frames
 from vla.data.record import record_dataset
 from vla.data.rollout import make_env, replay
 from vla.data.stats import read_vectors
@@ -104,3 +106,19 @@ def test_two_workers_write_the_same_dataset_as_one(recorded: Path, tmp_path: Pat
     for key in (OBS_STATE, ACTION):
         np.testing.assert_array_equal(ours[key], theirs[key])
     assert meta.read_sidecar(tmp_path / "w2") == meta.read_sidecar(recorded)
+
+
+def test_video_files_roll_over_at_the_size_limit(recorded: Path, tmp_path: Path, monkeypatch) -> None:
+    """lerobot rewrites the whole current video file to append an episode (quadratic in its length);
+    VIDEO_FILE_MB caps the file. Episodes split over many files must decode to the same frames."""
+    # the session dataset was written in two commits: create and resume both set the limit
+    assert meta.read_info(recorded)["video_files_size_in_mb"] == writer.VIDEO_FILE_MB
+    monkeypatch.setattr(writer, "VIDEO_FILE_MB", 1e-6)  # any episode fills a file: one file each
+    record_dataset(ENV_ID, tmp_path / "split", 4, "train", 0, env_kwargs=ENV_KWARGS, progress=False)
+    n_cameras = len(ENV_KWARGS["cameras"])
+    assert len(list((tmp_path / "split").glob("videos/**/*.mp4"))) == 4 * n_cameras
+    # the session dataset: a new file per commit (resume never appends to a committed file), 2 commits
+    assert len(list(recorded.glob("videos/**/*.mp4"))) == 2 * n_cameras
+    split, whole = load_frames(tmp_path / "split"), load_frames(recorded)
+    for key, frames in whole.images.items():
+        assert torch.equal(split.images[key], frames), key
