@@ -49,7 +49,7 @@ def bench_long_record(root: Path, episodes: int, file_mb: int) -> dict[str, floa
         start = time.perf_counter()
         result = record_dataset(
             "vla/TouchCube-v0", root, episodes, "train", 1000, env_kwargs=kwargs, num_workers=2,
-            commit_every=episodes, progress=False,
+            commit_every=episodes, commit_every_s=None, progress=False,
         )  # fmt: skip
         seconds = time.perf_counter() - start
     finally:

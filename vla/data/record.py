@@ -129,7 +129,8 @@ def record_dataset(
     policy_kwargs: dict | None = None,
     only_success: bool = True,
     num_workers: int = 1,
-    commit_every: int = 10,
+    commit_every: int = 100,
+    commit_every_s: float | None = 30.0,
     max_attempts: int | None = None,
     video: dict | None = None,
     repo_id: str = DEFAULT_REPO_ID,
@@ -140,7 +141,9 @@ def record_dataset(
     seeds: an int = the first seed (attempt k uses seed + k // len(env ids)); a list = exactly these
     seeds per env id; None = continue after the highest seed already in `root` (0 for a new one).
     split overrides env_kwargs["split"]. max_attempts (default 5 x num_episodes) bounds the runs
-    when only_success drops failures. Returns counts; raises KeyboardInterrupt after committing.
+    when only_success drops failures. A commit (atomic: what a SIGKILL keeps) happens every
+    `commit_every` episodes or, sooner, once `commit_every_s` seconds have passed. Returns counts;
+    raises KeyboardInterrupt after committing.
     """
     env_ids = [env_id] if isinstance(env_id, str) else list(env_id)
     if num_episodes < 1 or not env_ids:
@@ -148,7 +151,9 @@ def record_dataset(
     kwargs = {**(env_kwargs or {}), **({"split": split} if split is not None else {})}
     root = Path(root).expanduser().resolve()
     features, fps = _probe(env_ids, kwargs)
-    with EpisodeWriter(root, fps, features, repo_id, commit_every, video) as writer:
+    with EpisodeWriter(
+        root, fps, features, repo_id, commit_every, video, commit_every_s=commit_every_s
+    ) as writer:
         first = _next_seeds(root, env_ids) if seeds is None else dict.fromkeys(env_ids, seeds)
         seed_list = None if seeds is None or isinstance(seeds, int) else list(seeds)
         schedule = _schedule(env_ids, first if seed_list is None else {}, seed_list)
@@ -239,6 +244,7 @@ def main() -> None:
                 only_success=c["only_success"],
                 num_workers=c["num_workers"],
                 commit_every=c["commit_every"],
+                commit_every_s=c["commit_every_s"],
                 max_attempts=c["max_attempts"],
                 video=c["video"],
                 repo_id=c["repo_id"],

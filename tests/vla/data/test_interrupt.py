@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.vla.data.conftest import ENV_ID, ENV_KWARGS
@@ -16,7 +17,7 @@ from vla.data import meta
 from vla.data.checks import check_dataset
 from vla.data.dataset import make_dataloader
 from vla.data.record import record_dataset
-from vla.data.writer import staging_dir
+from vla.data.writer import Episode, EpisodeWriter, features_of, staging_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore:Cannot enable progress bars")
 
@@ -93,3 +94,32 @@ def test_ctrl_c_commits_every_complete_episode(tmp_path: Path) -> None:
     assert total >= staged  # the complete uncommitted episodes were committed, not dropped
     assert f"interrupted: {total} complete episode(s) kept in {root}" in err
     assert not staging_dir(root).exists()
+
+
+def _committed_after_each(commit_every: int, commit_every_s: float | None, root: Path) -> list[int]:
+    """Episodes in the dataset folder (what a SIGKILL would keep) after each of 3 added episodes."""
+    frames = np.full((4, 16, 16, 3), 120, np.uint8)
+    episode = Episode({"front": frames}, np.zeros((4, 6), np.float32), np.zeros((4, 6), np.float32), "a")
+    committed = []
+    with EpisodeWriter(
+        root, 10, features_of(episode), commit_every=commit_every, commit_every_s=commit_every_s
+    ) as w:
+        for _ in range(3):
+            w.add_episode(episode)
+            committed.append(meta.read_info(root)["total_episodes"] if root.exists() else 0)
+    assert meta.read_info(root)["total_episodes"] == 3  # leaving the block commits the rest
+    return committed
+
+
+def test_commits_come_by_count_or_by_time(tmp_path: Path) -> None:
+    """Fast sim recording commits by count; slow recording (a human per episode) by time, so a kill
+    loses at most `commit_every` episodes and at most the last `commit_every_s` seconds of work."""
+    assert _committed_after_each(2, None, tmp_path / "count") == [0, 2, 2]
+    assert _committed_after_each(100, 3600.0, tmp_path / "hour") == [0, 0, 0]
+    assert _committed_after_each(100, 1e-6, tmp_path / "time") == [1, 2, 3]  # each episode takes longer
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0])
+def test_commit_interval_must_be_positive(tmp_path: Path, bad: float) -> None:
+    with pytest.raises(ValueError, match=r"commit_every_s=.* must be > 0"):
+        EpisodeWriter(tmp_path / "ds", 10, {}, commit_every_s=bad)
