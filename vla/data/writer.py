@@ -10,8 +10,8 @@ LeRobotDataset then tries to download the dataset from the hub. Every recorded e
 So episodes go to a staging copy of the dataset (a sibling folder: data/ and videos/ hard-linked,
 meta/ copied; lerobot's resume only ever adds new data/video files), and every `commit_every`
 episodes (or `commit_every_s` seconds) the staging folder is finalised and atomically exchanged with
-the dataset folder (renameat2 RENAME_EXCHANGE). The dataset folder is therefore always a complete, finalised
-LeRobotDataset: a kill loses at most the episodes since the last commit, never the dataset.
+the dataset folder (renameat2 RENAME_EXCHANGE). The dataset folder is therefore always a complete,
+finalised LeRobotDataset: a kill loses at most the episodes since the last commit, never the dataset.
 """
 
 import contextlib
