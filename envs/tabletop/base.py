@@ -32,6 +32,7 @@ import numpy as np
 
 from envs.tabletop import instructions, scene
 from envs.tabletop.rendering import Cameras
+from envs.tabletop.scripted import make_expert
 
 _HOME_NOISE = 0.03  # rad, uniform per arm joint at reset
 
@@ -139,8 +140,6 @@ class TabletopEnv(gym.Env):
 
     def expert_action(self) -> np.ndarray:
         """The scripted expert's action (6,) float32 for the current state."""
-        from envs.tabletop.expert import make_expert  # lazy: expert imports the task modules
-
         state = self.privileged_state()
         if self._expert is None:
             self._expert = make_expert(self.task_name, state)

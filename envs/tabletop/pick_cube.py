@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.tabletop import expert, layout
+from envs.tabletop import layout, scripted
 from envs.tabletop.base import TabletopEnv
 from envs.tabletop.instructions import COLOR_NAMES
 
@@ -79,6 +79,7 @@ class PickCubeEnv(TabletopEnv):
         return {"object": "cube0"}
 
 
-def expert_plan(state: dict[str, Any]) -> expert.Plan:
+@scripted.register_plan(PickCubeEnv.task_name)
+def expert_plan(state: dict[str, Any]) -> scripted.Plan:
     name = state["object"]
-    return expert.Plan(expert.pick_waypoints(name), expert.grasp_yaw(state, name))
+    return scripted.Plan(scripted.pick_waypoints(name), scripted.grasp_yaw(state, name))

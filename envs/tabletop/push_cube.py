@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.tabletop import expert, layout
+from envs.tabletop import layout, scripted
 from envs.tabletop.base import TabletopEnv
 from envs.tabletop.pick_cube import distractor_colors
 from envs.tabletop.scene import CUBE_HALF, ZONE_RADIUS
@@ -83,11 +83,12 @@ class PushCubeEnv(TabletopEnv):
         return {"object": "cube0", "target": "zone0", "goal": self.data.body("zone0").xpos.tolist()}
 
 
-def expert_plan(state: dict[str, Any]) -> expert.Plan:
+@scripted.register_plan(PushCubeEnv.task_name)
+def expert_plan(state: dict[str, Any]) -> scripted.Plan:
     name = state["object"]
     goal_xy = np.asarray(state["goal"], dtype=float)[:2]
-    waypoints = expert.push_waypoints(name, lambda st: np.asarray(st["goal"], dtype=float))
-    return expert.Plan(waypoints, expert.push_yaw(state, name, goal_xy))
+    waypoints = scripted.push_waypoints(name, lambda st: np.asarray(st["goal"], dtype=float))
+    return scripted.Plan(waypoints, scripted.push_yaw(state, name, goal_xy))
 
 
 def _near(rng: np.random.Generator, zone: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.tabletop import expert, layout
+from envs.tabletop import layout, scripted
 from envs.tabletop.base import TabletopEnv
 from envs.tabletop.instructions import DIRECTIONS
 from envs.tabletop.pick_cube import distractor_colors
@@ -66,8 +66,9 @@ class SlideCubeEnv(TabletopEnv):
         return {"object": "cube0", "direction": self._dir.tolist(), "goal": [*goal.tolist(), CUBE_HALF]}
 
 
-def expert_plan(state: dict[str, Any]) -> expert.Plan:
+@scripted.register_plan(SlideCubeEnv.task_name)
+def expert_plan(state: dict[str, Any]) -> scripted.Plan:
     name = state["object"]
     goal_xy = np.asarray(state["goal"], dtype=float)[:2]
-    waypoints = expert.push_waypoints(name, lambda st: np.asarray(st["goal"], dtype=float))
-    return expert.Plan(waypoints, expert.push_yaw(state, name, goal_xy))
+    waypoints = scripted.push_waypoints(name, lambda st: np.asarray(st["goal"], dtype=float))
+    return scripted.Plan(waypoints, scripted.push_yaw(state, name, goal_xy))

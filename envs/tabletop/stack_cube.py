@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.tabletop import expert, layout
+from envs.tabletop import layout, scripted
 from envs.tabletop.base import TabletopEnv
 from envs.tabletop.pick_cube import distractor_colors
 from envs.tabletop.scene import CUBE_HALF
@@ -57,9 +57,10 @@ class StackCubeEnv(TabletopEnv):
         return {"object": "cube0", "target": "cube1", "goal": goal.tolist()}
 
 
-def expert_plan(state: dict[str, Any]) -> expert.Plan:
+@scripted.register_plan(StackCubeEnv.task_name)
+def expert_plan(state: dict[str, Any]) -> scripted.Plan:
     name = state["object"]
-    waypoints = expert.pick_waypoints(name) + expert.carry_waypoints(
+    waypoints = scripted.pick_waypoints(name) + scripted.carry_waypoints(
         name, lambda st: np.asarray(st["goal"], dtype=float), hover_z=CARRY_Z
     )
-    return expert.Plan(waypoints, expert.grasp_yaw(state, name))
+    return scripted.Plan(waypoints, scripted.grasp_yaw(state, name))

@@ -23,7 +23,7 @@ Terminates on success: a finger is in contact with the instructed cube. Truncate
 
 from typing import Any
 
-from envs.tabletop import expert
+from envs.tabletop import scripted
 from envs.tabletop.pick_cube import PickCubeEnv
 from envs.tabletop.scene import CUBE_HALF
 
@@ -37,14 +37,15 @@ class TouchCubeEnv(PickCubeEnv):
         return self._finger_touches("cube0")
 
 
-def expert_plan(state: dict[str, Any]) -> expert.Plan:
+@scripted.register_plan(TouchCubeEnv.task_name)
+def expert_plan(state: dict[str, Any]) -> scripted.Plan:
     name = state["object"]
     # fingertips 14 mm below the site: aim them 6 mm into the cube's top face (contact stops them)
     press_z = 2 * CUBE_HALF + 0.014 - 0.006
     waypoints = [
-        expert.Waypoint("above", expert.above(name), expert.CLOSED),
-        expert.Waypoint(
-            "press", expert.above(name, press_z), expert.CLOSED, tol=0.0, max_steps=10**6, speed=0.03
+        scripted.Waypoint("above", scripted.above(name), scripted.CLOSED),
+        scripted.Waypoint(
+            "press", scripted.above(name, press_z), scripted.CLOSED, tol=0.0, max_steps=10**6, speed=0.03
         ),
     ]
-    return expert.Plan(waypoints, expert.grasp_yaw(state, name))
+    return scripted.Plan(waypoints, scripted.grasp_yaw(state, name))

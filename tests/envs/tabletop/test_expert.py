@@ -1,6 +1,8 @@
 """The scripted experts solve their tasks (real physics: contacts, friction, a grasped cube)."""
 
 import json
+import subprocess
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -56,6 +58,17 @@ def test_out_of_process_expert_matches_the_env_expert() -> None:
             obs, *_ = env.step(ours)
     finally:
         env.close()
+
+
+def test_a_process_without_envs_knows_every_plan() -> None:
+    """The bridge's process imports envs.tabletop.expert and never builds a task env: every task module
+    must have registered its plan all the same."""
+    code = (
+        "from envs.tabletop.expert import TASKS\n"
+        "from envs.tabletop.scripted import PLANS\n"
+        "assert sorted(PLANS) == sorted(TASKS), (sorted(PLANS), sorted(TASKS))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_make_expert_rejects_unknown_task_and_bad_joints() -> None:
