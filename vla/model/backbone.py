@@ -6,7 +6,9 @@ default: a real SmolVLM (Idefics3-family) architecture from a config, random wei
 BPE tokenizer shipped in vla/model/assets/. The `Backbone` wrapper gives the VLA model what it needs
 and nothing more: the token ids of the image part of a prompt (computed once through the real
 processor), pixel tensors for a batch (fast torch path for SmolVLM/Idefics3/PaliGemma, the processor
-otherwise), new vocabulary entries, and hidden states.
+otherwise), new vocabulary entries, and hidden states. What differs between VLM families (the
+prompt text of an image, the pixel path, the image size rule, attention quirks) is one table:
+vla/model/families.py.
 """
 
 import logging
@@ -33,12 +35,11 @@ from transformers.models.smolvlm.video_processing_smolvlm import SmolVLMVideoPro
 
 from vla.model import tiny_configs
 from vla.model.backbone_config import BackboneConfig
+from vla.model.families import family_of
 from vla.model.fast_decode import LlamaStepDecoder, supports_lean_decoding
 from vla.model.tiny_tokenizer import ASSET as TINY_TOKENIZER_FILE
 
 log = logging.getLogger(__name__)
-
-_IDEFICS = ("smolvlm", "idefics3")  # same prompt layout and pixel format
 
 
 def tiny_processor(cfg: BackboneConfig) -> SmolVLMProcessor:
@@ -105,7 +106,8 @@ class Backbone(nn.Module):
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.family = model.config.model_type
-        self.image_size = self._configure_images(cfg.image_size)
+        self.facts = family_of(self.family)  # what this family does differently (families.py)
+        self.image_size = self.facts.image_size(model.config, processor, cfg.image_size)
         self._prefix_cache: dict[int, list[int]] = {}
         self._text_cache: dict[str, list[int]] = {}
         self._lora = False
@@ -119,34 +121,6 @@ class Backbone(nn.Module):
         return output.to(self.hf.get_input_embeddings().weight.dtype)
 
     # -- images ---------------------------------------------------------------------------------
-    def _configure_images(self, requested: int | None) -> int:
-        """Square image side fed to the vision encoder; turns off image splitting (one view per camera)."""
-        vision = getattr(self.hf.config, "vision_config", None)
-        native = getattr(vision, "image_size", None)
-        ip = self.processor.image_processor
-        if self.family in _IDEFICS:
-            size = requested or native
-            unit = vision.patch_size * self.hf.config.scale_factor
-            if size % unit:
-                raise ValueError(
-                    f"backbone.image_size={size} must be a multiple of patch_size*scale_factor={unit}"
-                )
-            ip.do_image_splitting = False
-            ip.size = {"longest_edge": size}
-            ip.max_image_size = {"longest_edge": size}
-            self.processor.image_seq_len = (size // vision.patch_size) ** 2 // self.hf.config.scale_factor**2
-            return size
-        if self.family == "paligemma":
-            if requested not in (None, native):
-                raise ValueError(
-                    f"backbone.image_size={requested}: PaliGemma's encoder is fixed at {native}; use null"
-                )
-            return native
-        size = requested or 224  # dynamic-resolution families (Qwen2.5-VL): we resize to a square
-        if self.family.startswith("qwen") and size % 28:
-            raise ValueError(f"backbone.image_size={size} must be a multiple of 28 for Qwen2.5-VL")
-        return size
-
     def image_inputs(self, images: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
         """One (B, 3, H, W) float tensor in [0, 1] per camera -> the model's pixel kwargs."""
         x = torch.stack(list(images), dim=1)  # (B, N, 3, H, W)
@@ -154,17 +128,15 @@ class Backbone(nn.Module):
         if x.shape[-2:] != (self.image_size, self.image_size):
             x = F.interpolate(x.flatten(0, 1), size=(self.image_size,) * 2, mode="bilinear", antialias=True)
             x = x.unflatten(0, (b, n))  # (B, N, 3, S, S)
-        dtype = self.hf.dtype
-        if self.family in _IDEFICS or self.family == "paligemma":
-            ip = self.processor.image_processor
-            mean = torch.tensor(ip.image_mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
-            std = torch.tensor(ip.image_std, dtype=x.dtype, device=x.device).view(3, 1, 1)
-            pix = ((x - mean) / std).to(dtype)  # (B, N, 3, S, S)
-            return {"pixel_values": pix if self.family in _IDEFICS else pix.flatten(0, 1)}
-        # generic path: the model's own image processor (Qwen2.5-VL patchifies and returns grid sizes)
-        flat = [img for img in x.flatten(0, 1).cpu()]
-        out = self.processor.image_processor(images=flat, do_rescale=False, return_tensors="pt")
-        return {k: v.to(x.device) for k, v in out.items()}
+        if self.facts.pixels == "processor":
+            flat = [img for img in x.flatten(0, 1).cpu()]
+            out = self.processor.image_processor(images=flat, do_rescale=False, return_tensors="pt")
+            return {k: v.to(x.device) for k, v in out.items()}
+        ip = self.processor.image_processor
+        mean = torch.tensor(ip.image_mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
+        std = torch.tensor(ip.image_std, dtype=x.dtype, device=x.device).view(3, 1, 1)
+        pix = ((x - mean) / std).to(self.hf.dtype)  # (B, N, 3, S, S)
+        return {"pixel_values": pix if self.facts.pixels == "stacked" else pix.flatten(0, 1)}
 
     # -- token ids ------------------------------------------------------------------------------
     def image_prefix_ids(self, num_images: int) -> list[int]:
@@ -177,9 +149,7 @@ class Backbone(nn.Module):
         return self._prefix_cache[num_images]
 
     def _image_text(self, n: int) -> str:
-        if self.family.startswith("qwen"):
-            return "<|vision_start|><|image_pad|><|vision_end|>" * n
-        return self.processor.image_token * n
+        return (self.facts.image_text or self.processor.image_token) * n
 
     def text_ids(self, text: str) -> list[int]:
         """Token ids of plain text (cached: instructions repeat across a dataset)."""
@@ -259,9 +229,7 @@ class Backbone(nn.Module):
         use_cache: bool = False,
     ) -> tuple[torch.Tensor, Any]:
         """(B, L) ids -> last hidden states (B, L, H) and the KV cache (when use_cache)."""
-        kwargs: dict[str, Any] = dict(pixels or {})
-        if self.family == "paligemma":
-            kwargs["token_type_ids"] = torch.ones_like(input_ids)  # plain causal attention, train == test
+        kwargs: dict[str, Any] = {**(pixels or {}), **self._token_types(input_ids)}
         out = self.hf.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -270,6 +238,10 @@ class Backbone(nn.Module):
             **kwargs,
         )
         return out.last_hidden_state, out.past_key_values
+
+    def _token_types(self, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        causal = self.facts.causal_token_types
+        return {"token_type_ids": torch.ones_like(input_ids)} if causal else {}
 
     def step_decoder(self, cache: Any, attention_mask: torch.Tensor, max_new: int) -> LlamaStepDecoder | None:
         """A lean one-token decoder continuing `cache` (Llama-architecture LMs), else None."""
@@ -285,9 +257,7 @@ class Backbone(nn.Module):
         self, input_ids: torch.Tensor, pixels: dict[str, torch.Tensor], allowed: torch.Tensor, num_tokens: int
     ) -> torch.Tensor:
         """transformers' model.generate() on the same prompt, constrained to `allowed` ids (benchmark)."""
-        kwargs: dict[str, Any] = dict(pixels)
-        if self.family == "paligemma":
-            kwargs["token_type_ids"] = torch.ones_like(input_ids)
+        kwargs: dict[str, Any] = {**pixels, **self._token_types(input_ids)}
         out = self.hf.generate(
             input_ids=input_ids,
             attention_mask=torch.ones_like(input_ids),
@@ -305,62 +275,6 @@ class Backbone(nn.Module):
         """config.json + processor/tokenizer files (no weights: the VLA checkpoint stores them)."""
         self.hf.config.save_pretrained(directory)
         self.processor.save_pretrained(directory)
-
-
-# -- tiny models of other families, saved like a hub checkpoint (tests of the real loading path) --------
-TINY_FAMILIES = ("smolvlm", "paligemma", "qwen2_5_vl")
-
-
-def save_tiny_family(family: str, directory: str | Path) -> Path:
-    """Writes a random-weight model + processor of `family` with save_pretrained, exactly as a hub
-    checkpoint folder looks; load it with BackboneConfig(pretrained=directory). For offline tests."""
-    torch.manual_seed(0)
-    if family == "smolvlm":
-        cfg = BackboneConfig(image_size=48, patch_size=12, text_layers=2, vision_layers=1)
-        processor = tiny_processor(cfg)
-        model = AutoModelForImageTextToText.from_config(tiny_model_config(cfg, processor.tokenizer))
-    elif family == "paligemma":
-        processor, model = _tiny_paligemma()
-    elif family == "qwen2_5_vl":
-        processor, model = _tiny_qwen()
-    else:
-        raise ValueError(f"unknown tiny family {family!r}; use one of {TINY_FAMILIES}")
-    model.save_pretrained(directory)
-    processor.save_pretrained(directory)
-    return Path(directory)
-
-
-def _bpe_tokenizer(**special: str) -> PreTrainedTokenizerFast:
-    """The shipped byte-level BPE as a generic fast tokenizer: it round-trips save_pretrained exactly
-    (wrapped as a Gemma tokenizer it does not: 269 vs 287 ids after reload)."""
-    tok = PreTrainedTokenizerFast(tokenizer_file=str(TINY_TOKENIZER_FILE), **special)
-    tok.add_tokens(
-        ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"], special_tokens=True
-    )
-    return tok
-
-
-def _tiny_paligemma() -> tuple[Any, nn.Module]:
-    from transformers import PaliGemmaConfig, PaliGemmaProcessor, SiglipImageProcessor
-
-    tok = _bpe_tokenizer(bos_token="<|im_start|>", eos_token="<end_of_utterance>", pad_token="<|endoftext|>")
-    size = tiny_configs.PALIGEMMA_IMAGE
-    image_processor = SiglipImageProcessor(size={"height": size, "width": size})
-    image_processor.image_seq_length = (size // 14) ** 2
-    processor = PaliGemmaProcessor(image_processor, tok)  # adds <image>, <loc*>, <seg*> tokens
-    config = PaliGemmaConfig(**tiny_configs.paligemma(len(tok), processor.image_token_id))
-    return processor, AutoModelForImageTextToText.from_config(config)
-
-
-def _tiny_qwen() -> tuple[Any, nn.Module]:
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLProcessor, Qwen2VLImageProcessor
-    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
-
-    tok = _bpe_tokenizer(eos_token="<end_of_utterance>", pad_token="<|endoftext|>")
-    processor = Qwen2_5_VLProcessor(Qwen2VLImageProcessor(), tok, Qwen2VLVideoProcessor())
-    ids = tok.convert_tokens_to_ids(["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"])
-    config = Qwen2_5_VLConfig(**tiny_configs.qwen2_5_vl(len(tok), ids))
-    return processor, AutoModelForImageTextToText.from_config(config)
 
 
 class _AllowOnly(LogitsProcessor):

@@ -1,7 +1,7 @@
-"""Architectures of the tiny random-weight VLMs, as plain dicts (no transformers import here).
+"""Architecture of the tiny random-weight default backbone, as a plain dict (no transformers import here).
 
-`smolvlm` is the default CPU backbone (sized by BackboneConfig); `paligemma` and `qwen2_5_vl` exist only
-to test the real loading path offline (backbone.save_tiny_family writes them like hub checkpoints).
+The default CPU backbone is a SmolVLM sized by BackboneConfig. The tiny PaliGemma and Qwen2.5-VL that
+test the real loading path of other families live with the tests (tests/vla/model/tiny_families.py).
 """
 
 from typing import Any
@@ -38,70 +38,4 @@ def smolvlm(cfg: BackboneConfig, vocab_size: int, pad_id: int, image_token_id: i
         "vision_config": vision,
         "text_config": text,
         "tie_word_embeddings": True,
-    }
-
-
-PALIGEMMA_IMAGE = 56  # 56 / 14 = 4x4 patches -> 16 image tokens
-
-
-def paligemma(vocab_size: int, image_token_id: int) -> dict[str, Any]:
-    """PaliGemmaConfig kwargs: Gemma 2 text model + SigLIP encoder."""
-    text = {
-        "model_type": "gemma2",
-        "hidden_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "num_key_value_heads": 1,
-        "head_dim": 32,
-        "intermediate_size": 128,
-        "vocab_size": vocab_size,
-    }
-    vision = {
-        "model_type": "siglip_vision_model",
-        "hidden_size": 32,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "image_size": PALIGEMMA_IMAGE,
-        "patch_size": 14,
-    }
-    return {
-        "text_config": text,
-        "vision_config": vision,
-        "projection_dim": 64,
-        "hidden_size": 64,
-        "vocab_size": vocab_size,
-        "image_token_index": image_token_id,
-    }
-
-
-def qwen2_5_vl(vocab_size: int, vision_ids: list[int]) -> dict[str, Any]:
-    """Qwen2_5_VLConfig kwargs; vision_ids: <|vision_start|>, <|vision_end|>, <|image_pad|>, <|video_pad|>."""
-    text = {
-        "model_type": "qwen2_5_vl_text",
-        "hidden_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "num_key_value_heads": 1,
-        "intermediate_size": 128,
-        "vocab_size": vocab_size,
-        # multimodal RoPE: the head dim (32) splits into temporal/height/width sections summing to 16
-        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]},
-    }
-    vision = {
-        "depth": 2,
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_heads": 2,
-        "out_hidden_size": 64,
-        "fullatt_block_indexes": [1],
-        "window_size": 56,
-    }
-    return {
-        "text_config": text,
-        "vision_config": vision,
-        "vision_start_token_id": vision_ids[0],
-        "vision_end_token_id": vision_ids[1],
-        "image_token_id": vision_ids[2],
-        "video_token_id": vision_ids[3],
     }

@@ -13,14 +13,15 @@ from tokenizers import Tokenizer
 
 from policies.vla_policy import VLAPolicy, fake_observation
 from tests.vla.model.conftest import ACTION_DIM, CAMERAS, STATE_DIM, make_batch
-from vla.model.backbone import load_backbone, save_tiny_family
+from tests.vla.model.tiny_families import TINY_FAMILIES, save_tiny_family
+from vla.model.backbone import load_backbone
 from vla.model.backbone_config import BackboneConfig
 from vla.model.tiny_tokenizer import ASSET as TINY_TOKENIZER_FILE
 
 IMAGE_SIZE = {"smolvlm": 48, "paligemma": None, "qwen2_5_vl": 56}
 
 
-@pytest.fixture(scope="module", params=["smolvlm", "paligemma", "qwen2_5_vl"])
+@pytest.fixture(scope="module", params=TINY_FAMILIES)
 def family_dir(request, tmp_path_factory):
     return request.param, save_tiny_family(request.param, tmp_path_factory.mktemp(request.param))
 
@@ -28,7 +29,7 @@ def family_dir(request, tmp_path_factory):
 def test_tokenizer_and_processor_survive_save_pretrained(family_dir):
     family, path = family_dir
     bb = load_backbone(BackboneConfig(name=family, pretrained=str(path), image_size=IMAGE_SIZE[family]))
-    assert bb.family == family
+    assert bb.family == family and bb.facts.name == {"qwen2_5_vl": "qwen_vl"}.get(family, family)
     text = "Pick up the red cube, then push it 3 cm left."
     ids = bb.text_ids(text)
     assert ids == Tokenizer.from_file(str(TINY_TOKENIZER_FILE)).encode(text).ids  # same ids as before saving
@@ -65,3 +66,12 @@ def test_family_trains_one_vla_step_and_reloads(family_dir, stats, tmp_path):
     np.testing.assert_array_equal(
         VLAPolicy.from_pretrained(tmp_path / "ckpt").predict_action_chunk(obs), actions
     )
+
+
+def test_family_is_found_by_model_type_and_unknown_types_get_the_generic_path():
+    from vla.model.families import GENERIC, IDEFICS, PALIGEMMA, QWEN_VL, family_of
+
+    assert family_of("smolvlm") is family_of("idefics3") is IDEFICS
+    assert family_of("paligemma") is PALIGEMMA
+    assert family_of("qwen2_5_vl") is family_of("qwen2_vl") is QWEN_VL
+    assert family_of("llava") is GENERIC and GENERIC.pixels == "processor" and GENERIC.image_text is None
