@@ -1,6 +1,8 @@
 """The explicit registry of policies: name -> factory. grep finds every entry here.
 
-Factories import lazily so that listing policies does not import torch or transformers.
+Each policy is a folder, as LeRobot's `policies/<name>/` are: `policy.py` (the Policy subclass) and,
+for a policy with options, `config.py` (the dataclass its conf/policy/<name>.yaml fills). Factories
+import lazily only so that listing policies does not import torch or transformers.
 """
 
 from collections.abc import Callable
@@ -10,13 +12,13 @@ from policies.base import Policy
 
 
 def _expert(**kwargs: Any) -> Policy:
-    from policies.expert import ExpertPolicy
+    from policies.expert.policy import ExpertPolicy
 
     return ExpertPolicy(**kwargs)
 
 
 def _vla(**kwargs: Any) -> Policy:
-    from policies.vla_policy import VLAPolicy
+    from policies.vla.policy import VLAPolicy
 
     return VLAPolicy.from_pretrained(**kwargs)
 

@@ -1,13 +1,16 @@
-"""Config dataclasses of the VLA model (conf/policy/vla.yaml, conf/tokenizer/*.yaml, conf/backbone/*.yaml).
+"""Config dataclasses of the VLA model: what VLAModel reads (conf/tokenizer/*.yaml, conf/backbone/*.yaml
+and the model's keys of conf/policy/vla.yaml).
 
-Each validates itself in __post_init__ and says how to fix a bad value. `VLAConfig.from_dict` accepts a
-plain dict or an OmegaConf node and rejects unknown keys (a typo is an error, not a silent default).
+The VLA policy's config (policies/vla/config.py) extends VLAModelConfig with the policy's own keys, so
+conf/policy/vla.yaml stays one flat group. Each dataclass validates itself in __post_init__ and says how
+to fix a bad value. `from_dict` accepts a plain dict or an OmegaConf node and rejects unknown keys (a
+typo is an error, not a silent default).
 """
 
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from vla.model.backbone_config import BackboneConfig
 
@@ -38,26 +41,16 @@ class TokenizerConfig:
 
 
 @dataclass
-class VLAConfig:
+class VLAModelConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    chunk_size: int = 10  # actions predicted per forward
-    n_action_steps: int = 10  # actions executed from each chunk before predicting again
     decoder: str = "parallel"  # "parallel": all action tokens in one forward (OpenVLA-OFT); "ar": KV-cached
     state_tokens: bool = True  # the robot state, binned, as tokens in the prompt
     # the instruction before the images: in a causal LM, image tokens can then attend to the words and
     # compute instruction-conditioned features (which cube is "the red one") from the first layer on
     instruction_first: bool = False
     state_bins: int = 256
-    temporal_ensemble_coeff: float | None = None  # ACT's m: weights exp(-m * i); needs n_action_steps == 1
     strict_decode: bool = False  # a malformed action sequence: raise (True) or count + log + repair (False)
-    state_norm: str = (
-        "quantile"  # state normalisation mode (vla/data/normalize.py); actions are always quantile
-    )
-    # filled from the dataset by VLAPolicy.from_config
-    cameras: list[str] = field(default_factory=list)
-    state_dim: int = 0
-    action_dim: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.backbone, Mapping):
@@ -66,26 +59,11 @@ class VLAConfig:
             self.tokenizer = _build(TokenizerConfig, self.tokenizer, "tokenizer")
         if self.decoder not in DECODERS:
             raise ValueError(f"policy.decoder={self.decoder!r}: use one of {DECODERS}")
-        if self.chunk_size < 1:
-            raise ValueError(f"policy.chunk_size={self.chunk_size}: must be >= 1 (e.g. 10 = 1 s at 10 Hz)")
-        if not 1 <= self.n_action_steps <= self.chunk_size:
-            raise ValueError(
-                f"policy.n_action_steps={self.n_action_steps} must be in [1, chunk_size={self.chunk_size}]"
-            )
-        if self.temporal_ensemble_coeff is not None and self.n_action_steps != 1:
-            raise ValueError(
-                "policy.temporal_ensemble_coeff is set: temporal ensembling predicts every step, "
-                f"so set policy.n_action_steps=1 (got {self.n_action_steps})"
-            )
-        if self.state_norm not in ("quantile", "mean_std"):
-            raise ValueError(f"policy.state_norm={self.state_norm!r}: use 'quantile' or 'mean_std'")
         if self.state_bins < 2:
             raise ValueError(f"policy.state_bins={self.state_bins}: needs >= 2")
-        if self.state_dim < 0 or self.action_dim < 0:
-            raise ValueError("policy.state_dim and policy.action_dim must be >= 0")
 
     @classmethod
-    def from_dict(cls, cfg: Any) -> "VLAConfig":
+    def from_dict(cls, cfg: Any) -> Self:
         return _build(cls, _to_plain(cfg), "policy")
 
     def to_dict(self) -> dict[str, Any]:

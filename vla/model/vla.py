@@ -25,14 +25,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from vla.model.backbone import Backbone
-from vla.model.config import VLAConfig
+from vla.model.config import VLAModelConfig
 from vla.model.tokenizers.base import ActionTokenizer
 
 IGNORE = -100  # label of positions without a loss
 
 
 class VLAModel(nn.Module):
-    def __init__(self, cfg: VLAConfig, backbone: Backbone, action_tokenizer: ActionTokenizer):
+    def __init__(self, cfg: VLAModelConfig, backbone: Backbone, action_tokenizer: ActionTokenizer):
         super().__init__()
         self.cfg = cfg
         self.backbone = backbone

@@ -222,7 +222,7 @@ def check_dataset_fits(cfg: DictConfig, features: Any) -> None:
 
 def build_policy(cfg: DictConfig, root: Path, resume_from: Path | None) -> Any:
     """A fresh VLAPolicy for the dataset, or the resumed checkpoint's (weights, tokenizer, stats)."""
-    from policies.vla_policy import VLAPolicy, collect_action_chunks
+    from policies.vla.policy import VLAPolicy, collect_action_chunks
     from vla.data.dataset import dataset_features, load_stats, make_dataloader
 
     if resume_from is not None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from tokenizers import Tokenizer
 
-from policies.vla_policy import VLAPolicy, fake_observation
+from policies.vla.policy import VLAPolicy, fake_observation
 from tests.vla.model.conftest import ACTION_DIM, CAMERAS, STATE_DIM, make_batch
 from tests.vla.model.tiny_families import TINY_FAMILIES, save_tiny_family
 from vla.model.backbone import load_backbone

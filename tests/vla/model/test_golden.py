@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from policies.vla_policy import VLAPolicy
+from policies.vla.policy import VLAPolicy
 from tests.vla.model.conftest import ACTION_DIM, CAMERAS, STATE_DIM, make_batch, smooth_chunks
 
 GOLDEN = Path(__file__).resolve().parents[2] / "artifacts" / "vla_golden.safetensors"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from policies.vla_policy import VLAPolicy
+from policies.vla.policy import VLAPolicy
 from tests.vla.model.conftest import ACTION_DIM, CAMERAS, STATE_DIM, make_batch, smooth_chunks
 
 COMBOS = [(tok, dec) for tok in ("bins", "fast") for dec in ("parallel", "ar")]

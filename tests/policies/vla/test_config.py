@@ -2,8 +2,9 @@
 
 import pytest
 
+from policies.vla.config import VLAConfig
 from vla.model.backbone_config import BackboneConfig
-from vla.model.config import TokenizerConfig, VLAConfig
+from vla.model.config import TokenizerConfig
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 
 import envs  # noqa: F401
 from policies.base import observation_from_env
-from policies.expert import ExpertPolicy
+from policies.expert.policy import ExpertPolicy
 from policies.registry import make_policy
 
 

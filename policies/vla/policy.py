@@ -22,18 +22,20 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
 from policies.base import Observation, Policy
+from policies.vla.config import VLAConfig
 from vla.constants import ACTION, ACTION_IS_PAD, OBS_STATE, TASK, image_key
 from vla.data.normalize import Normalizer
 from vla.model.backbone import load_backbone
-from vla.model.config import VLAConfig
 from vla.model.tokenizers import ActionTokenizer, make_action_tokenizer
 from vla.model.vla import VLAModel
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-TARGET = "policies.vla_policy.VLAPolicy"
-ALLOWED_TARGETS = frozenset({TARGET})  # a checkpoint naming anything else is refused
+TARGET = "policies.vla.policy.VLAPolicy"
+# a checkpoint naming anything else is refused; the second name is this class before the move to
+# policies/vla/ (checkpoints written then load unchanged)
+ALLOWED_TARGETS = frozenset({TARGET, "policies.vla_policy.VLAPolicy"})
 
 
 class VLAPolicy(nn.Module, Policy):

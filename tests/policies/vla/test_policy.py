@@ -6,7 +6,7 @@ import torch
 import yaml
 
 from policies.registry import make_policy
-from policies.vla_policy import VLAPolicy, _hold_last, collect_action_chunks, fake_observation
+from policies.vla.policy import VLAPolicy, _hold_last, collect_action_chunks, fake_observation
 from tests.vla.model.conftest import ACTION_DIM, CAMERAS, STATE_DIM, make_batch, smooth_chunks
 from tests.vla.model.conftest import stats as stats  # the fixture
 
@@ -64,6 +64,19 @@ def test_untrusted_target_is_refused(stats, tmp_path):
         VLAPolicy.from_pretrained(tmp_path / "ckpt")
     with pytest.raises(FileNotFoundError, match="not a VLA checkpoint"):
         VLAPolicy.from_pretrained(tmp_path)
+
+
+def test_checkpoint_written_before_the_move_to_policies_vla_loads(stats, tmp_path):
+    """Checkpoints name the class they were written by; before policies/vla/ it was policies.vla_policy."""
+    policy = build(stats).eval()
+    policy.save_pretrained(tmp_path / "ckpt")
+    meta = yaml.safe_load((tmp_path / "ckpt" / "config.yaml").read_text())
+    assert meta["_target_"] == "policies.vla.policy.VLAPolicy"
+    meta["_target_"] = "policies.vla_policy.VLAPolicy"
+    (tmp_path / "ckpt" / "config.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    obs = fake_observation(CAMERAS, image_size=48)
+    reloaded = VLAPolicy.from_pretrained(tmp_path / "ckpt")
+    np.testing.assert_array_equal(reloaded.predict_action_chunk(obs), policy.predict_action_chunk(obs))
 
 
 def test_select_action_pops_n_action_steps_per_chunk(stats):
