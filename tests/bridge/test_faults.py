@@ -1,4 +1,4 @@
-"""Fault table rows 1-11 of RELIABILITY.md, injected into real processes talking DDS on loopback.
+"""The fault table of docs/deploy.md (rows 1-11, 12a, 12b), injected into real processes on loopback DDS.
 
 Each test starts `vla sim-robot` (MuJoCo, no cameras) and a `vla deploy` runner with a test policy
 (tests/bridge/fault_policies.py) on a private ROS domain, injects one fault, and asserts the outcome
@@ -20,7 +20,7 @@ from vla.bridge.safety import SafetyConfig, check_stream
 B = OmegaConf.load(ROOT / "conf/bridge/so101.yaml")
 SAFETY = SafetyConfig(joint_names=tuple(B.joint_names), **OmegaConf.to_container(B.safety))
 DT = 1 / 30  # the deploy default rate
-DETECT = max(3 * DT, 0.1)  # RELIABILITY.md: hold within max(3 control periods, 100 ms)
+DETECT = max(3 * DT, 0.1)  # the fault table: hold within max(3 control periods, 100 ms)
 BRAKE = float(np.max(SAFETY.v_max / SAFETY.a_max))  # longest stop from v_max at a_max
 SLACK = 0.15  # DDS delivery + scheduling on a shared 2-core machine
 
@@ -159,7 +159,7 @@ def test_6_steps_and_jerk_spikes_are_rate_limited(rig) -> None:
 
 def test_7_malformed_commands_rejected_whole_robot_holds(rig) -> None:
     rig.sim()
-    rig.deploy("garbage")
+    dep = rig.deploy("garbage")
     obs = rig.obs
     t_armed = obs.wait_for(lambda: obs.last_status().get("armed"), 40, "arming")
     bad_names = obs.matched_writer("/joint_states", dds.JointState)  # a second publisher, unknown names
@@ -171,6 +171,9 @@ def test_7_malformed_commands_rejected_whole_robot_holds(rig) -> None:
     assert obs.counter("rejected_invalid") > 10  # NaN / Inf rows
     assert obs.counter("chunks_bad_shape") > 2  # empty and wrong-length chunks
     assert obs.counter("obs_bad_names") == 20
+    log = dep.log.read_text()  # the operator is told which joints, once per distinct name list
+    assert log.count("joint state rejected") == 1
+    assert "missing joints ['shoulder_pan', 'shoulder_lift'" in log and "unknown joints ['j1', 'j2'" in log
 
 
 @pytest.mark.parametrize("fault", ["mute_states", "freeze_states"])
@@ -259,3 +262,105 @@ def test_11_chunks_early_late_overlapping_stay_continuous(rig) -> None:
     _, qd = series(obs.velocities)
     assert obs.last_status()["armed"], obs.last_status()
     assert len(qd) > 200 and np.percentile(np.abs(qd[:, :2]), 99) < 2 * SAFETY.v_max[:2].max()
+
+
+def _hold_still(obs, timeout: float = 3.0) -> float:
+    """Waits until the runner is e-stopped and its commands have stopped; returns that time."""
+    obs.wait_for(lambda: obs.last_status().get("estopped"), timeout, "the e-stop")
+    time.sleep(BRAKE + SLACK)
+    return time.monotonic()
+
+
+def test_12a_estop_after_rearm_back_to_back_stays_estopped(rig) -> None:
+    """`/vla/estop` false then true in one burst: the e-stop, the operator's last word, wins."""
+    rig.sim()
+    rig.deploy("sine")
+    rig.armed_and_moving()
+    obs = rig.obs
+    obs.estop(True)
+    _hold_still(obs)
+    for _ in range(5):  # each burst lands within one control tick
+        obs.estop(False)
+        obs.estop(True)
+        time.sleep(0.3)
+    t_burst = time.monotonic() - 1.5
+    time.sleep(0.5)
+    status = obs.last_status()
+    assert status["state"] == "estopped" and not status["armed"], status
+    assert obs.counter("armed") == 1  # never re-armed, not even for one tick
+    assert len(obs.commands_between(t_burst, time.monotonic())) == 0  # nothing published at all
+    assert still(obs, t_burst, time.monotonic()) < 2e-3
+    obs.estop(False)  # a re-arm on its own still works
+    obs.wait_for(lambda: obs.counter("armed") == 2, 3, "the re-arm")
+
+
+def test_12a_refused_rearm_is_consumed_and_estop_wins(rig) -> None:
+    """A re-arm refused (measured pose out of limits) is not retried; after an e-stop, the pose coming
+    back in range arms nothing. The test plays the robot's /joint_states while the sim's are muted."""
+    rig.sim()
+    dep = rig.deploy("sine")
+    rig.armed_and_moving()
+    obs = rig.obs
+    obs.estop(True)
+    _hold_still(obs)
+    writer = obs.matched_writer("/joint_states", dds.JointState)
+    obs.inject(mute_states=True)
+    pose = obs.joints[-1][1].copy()
+    bad = pose.copy()
+    bad[0] = SAFETY.hi[0] + 0.5  # a pose outside the limits (e.g. a miscalibrated encoder)
+
+    def publish(q: np.ndarray, seconds: float) -> None:
+        t_end = time.monotonic() + seconds
+        while time.monotonic() < t_end:
+            writer.write(dds.joint_state(time.time(), B.joint_names, q))
+            time.sleep(0.01)
+
+    publish(bad, 0.3)
+    obs.estop(False)
+    publish(bad, 0.5)
+    assert obs.counter("arm_refused") == 1  # refused once, not every tick
+    publish(pose, 0.6)  # back in range: the consumed request must not arm
+    assert obs.counter("armed") == 1 and not obs.last_status()["armed"]
+    publish(bad, 0.2)
+    obs.estop(False)
+    publish(bad, 0.2)
+    obs.estop(True)  # a refused request, then an e-stop
+    t_estop = time.monotonic()
+    publish(pose, 0.8)
+    status = obs.last_status()
+    assert status["state"] == "estopped" and obs.counter("armed") == 1 and obs.counter("arm_refused") == 2
+    assert len(obs.commands_between(t_estop, time.monotonic())) == 0
+    assert dep.log.read_text().count("arming refused") == 2  # logged once per request
+    obs.estop(False)  # a request after the e-stop, on a valid pose, arms
+    publish(pose, 0.5)
+    assert obs.counter("armed") == 2
+
+
+def test_12b_state_stamped_in_the_future_is_rejected_and_does_not_lock_out(rig) -> None:
+    """One /joint_states stamped an hour ahead (a bad clock) and one with NaN: both rejected and
+    counted; the live stream goes on being accepted, and the bridge stays re-armable."""
+    rig.sim()
+    dep = rig.deploy("sine")
+    rig.armed_and_moving()
+    obs = rig.obs
+    writer = obs.matched_writer("/joint_states", dds.JointState)
+    pose = obs.joints[-1][1]
+    writer.write(dds.joint_state(time.time() + 3600.0, B.joint_names, pose))
+    nan_pose = pose.copy()
+    nan_pose[2] = np.nan
+    # 80 ms ahead (within obs_max_age_s): newer than the sim's live states, so it reaches the NaN check
+    writer.write(dds.joint_state(time.time() + 0.08, B.joint_names, nan_pose))
+    rejected = lambda: obs.counter("obs_future") == 1 and obs.counter("obs_nonfinite") == 1  # noqa: E731
+    obs.wait_for(rejected, 3, f"both rejections (status: {obs.last_status()})")
+    replayed = obs.counter("obs_replayed")
+    time.sleep(1.0)
+    status = obs.last_status()
+    assert status["armed"] and status["fresh_state"] and status["fault"] is None, status
+    assert obs.counter("obs_replayed") - replayed <= 2  # the live stream is not taken for replays
+    assert obs.moving()
+    obs.estop(True)
+    _hold_still(obs)
+    obs.estop(False)
+    obs.wait_for(lambda: obs.counter("armed") == 2, 3, "the re-arm")
+    assert "obs_bad_names" not in status["counters"]  # NaN has its own counter
+    assert "joint state rejected" not in dep.log.read_text()

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vla.bridge.arming import Request
 from vla.bridge.safety import SafetyConfig, SafetyLayer, check_stream
 from vla.bridge.watchdog import Watchdog
 
@@ -96,7 +97,7 @@ def test_unknown_joint_names_rejected() -> None:
 def test_trip_brakes_without_turning_back_and_holds_until_rearm() -> None:
     layer = make()
     moving = run(layer, [np.array([1.0, 2.0, 3.0])] * 15)
-    layer.trip("estop")
+    layer.estop()
     after = [layer.step(np.array([1.0, 2.0, 3.0])) for _ in range(60)]
     assert after[-1] is None  # stopped: nothing more is published until re-armed
     after = np.array([q for q in after if q is not None])
@@ -115,6 +116,30 @@ def test_arm_refused_while_still_braking() -> None:
     run(layer, [np.array([1.0, 2.0, 3.0])] * 15)
     layer.trip("observation")
     assert layer.arm(layer.last_command, fresh=True) == "still braking"
+
+
+def test_estop_clears_a_pending_request_and_a_refused_request_is_consumed() -> None:
+    layer = make()
+    pose = np.array([0.0, 0.0, 1.0])
+    assert layer.request_arm() and layer.arm_due(fresh=True)
+    layer.estop()  # `false` then `true` back to back: the e-stop wins
+    assert not layer.arm_due(fresh=True) and layer.estopped
+    assert layer.request_arm()  # a re-arm after the e-stop ...
+    assert layer.attempt_arm(np.array([0.0, 0.0, 9.0]), fresh=True) == "measured pose outside joint limits"
+    assert not layer.arm_due(fresh=True)  # ... refused, consumed: never retried on its own
+    assert layer.estopped and layer.counters["arm_refused"] == 1
+    assert layer.arm(pose, fresh=True) is None and layer.armed  # a new request succeeds
+    assert layer.arm(pose, fresh=True) == "already armed" and layer.counters["armed"] == 1
+
+
+def test_fault_never_downgrades_an_estop_and_start_request_waits_for_fresh_state() -> None:
+    layer = make()
+    assert layer.request_arm(Request.START) and not layer.arm_due(fresh=False) and layer.arm_due(fresh=True)
+    assert layer.attempt_arm(np.array([0.0, 0.0, 1.0]), fresh=True) is None
+    layer.estop()
+    assert not layer.trip("observation")  # already stopped: the e-stop stays
+    assert layer.estopped and layer.status()["state"] == "estopped" and layer.fault == "estop"
+    assert layer.counters["fault_observation"] == 0
 
 
 def test_start_ramp_scales_speed_after_arming() -> None:

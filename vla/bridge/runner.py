@@ -5,10 +5,14 @@ command writer; the inference thread runs `policy.predict_action_chunk` on the n
 when the control loop asks for it (see vla/bridge/chunks.py for the prefetch rule); the watchdog
 thread trips the safety layer when the loop, the observations or the policy go stale.
 
-Observation checks (fault rows 3 and 8 of RELIABILITY.md): a /joint_states message is used only if
-its joint names cover the configured joints, its header stamp is newer than the last one accepted
-(no replays) and younger than `obs_max_age_s` (no delayed data). When no message passes for
-`obs_timeout_s`, the robot holds and arming is refused.
+Observation checks (faults 3, 7, 8 and 12b in docs/deploy.md): a /joint_states message is used only
+if its joint names cover the configured joints with finite positions, and its header stamp is newer
+than the last one accepted (no replays), younger than `obs_max_age_s` (no delayed data) and no further
+in the future than `obs_max_age_s` (a bad clock must not block every later state as a "replay").
+When no message passes for `obs_timeout_s`, the robot holds and arming is refused.
+
+Operator input (/vla/estop: true = stop, false = re-arm request) goes to the arming state machine in
+the order it arrived; vla/bridge/arming.py states the rules.
 """
 
 import json
@@ -23,6 +27,7 @@ import numpy as np
 
 from policies.base import Policy
 from vla.bridge import dds
+from vla.bridge.arming import Request
 from vla.bridge.chunks import ChunkQueue, should_request
 from vla.bridge.io import BridgeIO
 from vla.bridge.rt import set_realtime
@@ -60,6 +65,14 @@ class RunnerConfig:
             raise ValueError(f"prefetch_threshold={self.prefetch_threshold} must be >= 0")
 
 
+class Clock:
+    """The runner's clocks: `monotonic` for deadlines and arrival ages, `wall` to compare header stamps
+    with. Tests substitute a stepped clock to drive `Runner.tick` deterministically."""
+
+    monotonic = staticmethod(time.monotonic)
+    wall = staticmethod(time.time)
+
+
 @dataclass
 class _Obs:
     q: np.ndarray | None = None
@@ -71,8 +84,11 @@ class _Obs:
 
 
 class Runner:
-    def __init__(self, cfg: RunnerConfig, policy: Policy, safety: SafetyLayer, io: BridgeIO) -> None:
+    def __init__(
+        self, cfg: RunnerConfig, policy: Policy, safety: SafetyLayer, io: BridgeIO, clock: Clock | None = None
+    ) -> None:
         self.cfg, self.policy, self.safety, self.io = cfg, policy, safety, io
+        self.clock = clock or Clock()
         self.dt = 1.0 / cfg.rate_hz
         self.names = list(safety.cfg.joint_names)
         self.queue = ChunkQueue(cfg.blend_steps)
@@ -81,6 +97,8 @@ class Runner:
             "obs_stale": 0,
             "obs_replayed": 0,
             "obs_bad_names": 0,
+            "obs_nonfinite": 0,
+            "obs_future": 0,
             "overruns": 0,
             "policy_errors": 0,
             "chunks_bad_shape": 0,
@@ -93,7 +111,9 @@ class Runner:
         self.periods_s: deque[float] = deque(maxlen=_KEEP)  # tick start to tick start
         self.commands: list[tuple[float, np.ndarray]] = []  # (monotonic, command) when record_commands
         self.record_commands = False
-        self._arm_request = cfg.arm_on_start
+        if cfg.arm_on_start:
+            safety.request_arm(Request.START)
+        self._named_bad_joints: set[tuple[str, ...]] = set()  # name lists already warned about
         self._logged_counters: dict[str, int] = {}
         self._logged_at = -np.inf
         self._last_publish = -np.inf
@@ -120,23 +140,28 @@ class Runner:
             if not self._wake.wait(0.05):
                 continue
             self._wake.clear()
-            with self._lock:
-                request, self._request = self._request, None
-            if request is None:
-                continue
-            obs, t_obs, gen = request
-            try:
-                chunk = None
-                if self._add_images(obs):  # the policy is never stepped on stale images
-                    chunk = np.asarray(self.policy.predict_action_chunk(obs), dtype=np.float64)  # (T, D)
-            except Exception:
-                log.exception("policy failed; holding until it produces again")
-                self.counters["policy_errors"] += 1
-                chunk = None
-            with self._lock:
-                if chunk is not None:
-                    self._result = (chunk, t_obs, gen)
-                self._in_flight = False
+            self.infer_once()
+
+    def infer_once(self) -> bool:
+        """Serves the pending inference request, if any (the inference thread's body); True if it did."""
+        with self._lock:
+            request, self._request = self._request, None
+        if request is None:
+            return False
+        obs, t_obs, gen = request
+        try:
+            chunk = None
+            if self._add_images(obs):  # the policy is never stepped on stale images
+                chunk = np.asarray(self.policy.predict_action_chunk(obs), dtype=np.float64)  # (T, D)
+        except Exception:
+            log.exception("policy failed; holding until it produces again")
+            self.counters["policy_errors"] += 1
+            chunk = None
+        with self._lock:
+            if chunk is not None:
+                self._result = (chunk, t_obs, gen)
+            self._in_flight = False
+        return True
 
     def _add_images(self, obs: dict[str, Any]) -> bool:
         """Adds the newest image of every camera; False if one is missing or older than image_max_age_s.
@@ -146,7 +171,7 @@ class Runner:
         """
         if self.cfg.cameras:
             self.obs.images = {**self.obs.images, **self.io.images()}  # one assignment: the loop may read it
-        now = time.time()
+        now = self.clock.wall()
         for cam in self.cfg.cameras:
             if cam not in self.obs.images or now - self.obs.images[cam][0] > self.cfg.image_max_age_s:
                 self.counters["image_stale"] += 1
@@ -178,7 +203,7 @@ class Runner:
 
     # ---------------------------------------------------------------- observations and operator input
     def _read_inputs(self) -> None:
-        now_wall, now = time.time(), time.monotonic()
+        now_wall, now = self.clock.wall(), self.clock.monotonic()
         for msg in self.io.joint_states():
             self._accept_state(msg, now_wall, now)
         privileged = self.io.privileged_state()
@@ -188,18 +213,23 @@ class Runner:
         if instruction is not None and instruction != self.obs.task:
             log.info("new instruction: %r", instruction)
             self.obs.task = instruction
-        for engage in self.io.estop():
+        for engage in self.io.estop():  # in the order sent: `false, true` ends e-stopped, `true, false` not
             if engage:
                 self._estop()
             else:
-                self._arm_request = True  # explicit re-arm (std_msgs/Bool false on /vla/estop)
+                self.safety.request_arm()  # std_msgs/Bool false on /vla/estop
 
     def _accept_state(self, msg: dds.JointState, now_wall: float, now: float) -> None:
         index = {name: i for i, name in enumerate(msg.name)}
         if any(n not in index for n in self.names) or len(msg.position) != len(msg.name):
             self.counters["obs_bad_names"] += 1
+            self._warn_bad_names(list(msg.name), len(msg.position))
             return
         stamp = dds.seconds_from_stamp(msg.header.stamp)
+        if stamp - now_wall > self.cfg.obs_max_age_s:
+            # before the replay check: accepted, it would make every later true state look like a replay
+            self.counters["obs_future"] += 1
+            return
         if stamp <= self.obs.stamp:
             self.counters["obs_replayed"] += 1  # old or repeated stamp: a replay or a frozen driver
             return
@@ -208,19 +238,37 @@ class Runner:
             return
         q = np.array([msg.position[index[n]] for n in self.names])
         if not np.all(np.isfinite(q)):
-            self.counters["obs_bad_names"] += 1
+            self.counters["obs_nonfinite"] += 1
             return
         self.obs.q, self.obs.stamp, self.obs.arrival = q, stamp, now
         info = getattr(msg, "sample_info", None)
         self._new_state = (now, info.source_timestamp * 1e-9 if info is not None else stamp)
         self.watchdog.feed("observation")
 
+    def _warn_bad_names(self, names: list[str], n_positions: int) -> None:
+        """Names the joints once per distinct name list (the counter counts every message)."""
+        key = (*names, str(n_positions))
+        if key in self._named_bad_joints or len(self._named_bad_joints) >= 100:
+            return
+        self._named_bad_joints.add(key)
+        missing = [n for n in self.names if n not in names]
+        unknown = [n for n in names if n not in self.names]
+        log.warning(
+            "joint state rejected: missing joints %s, unknown joints %s, %d positions for %d names "
+            "(bridge.joint_names=%s must match the robot's /joint_states names)",
+            missing,
+            unknown,
+            n_positions,
+            len(names),
+            self.names,
+        )
+
     def _fresh(self) -> bool:
-        return self.obs.q is not None and time.monotonic() - self.obs.arrival <= self.cfg.obs_timeout_s
+        return self.obs.q is not None and self.clock.monotonic() - self.obs.arrival <= self.cfg.obs_timeout_s
 
     # ---------------------------------------------------------------- safety state changes
     def _estop(self) -> None:
-        self.safety.trip("estop")
+        self.safety.estop()
         self._drop_plan()
 
     def _drop_plan(self) -> None:
@@ -233,10 +281,8 @@ class Runner:
         # The tick lock keeps the plan consistent; a loop stuck while holding it must not block the trip.
         locked = self._tick_lock.acquire(timeout=0.005)
         try:
-            if self.safety.armed:
-                self.safety.trip(channel)
-                if locked:
-                    self._drop_plan()
+            if self.safety.trip(channel) and locked:
+                self._drop_plan()
         finally:
             if locked:
                 self._tick_lock.release()
@@ -244,10 +290,9 @@ class Runner:
         # (ros2_control cmd_timeout, or a position controller keeping its last target) already holds.
 
     def _try_arm(self) -> None:
-        reason = self.safety.arm(self.obs.q, self._fresh())
-        if reason is not None:
+        """Attempts the pending arm request; it is consumed either way (arming rule 2)."""
+        if self.safety.attempt_arm(self.obs.q, self._fresh()) is not None:
             return
-        self._arm_request = False
         self._drop_plan()
         self.policy.reset()
         self.watchdog.feed("observation")
@@ -258,15 +303,9 @@ class Runner:
         """One control period: read, decide, publish. `k` is the tick index on the control clock."""
         self.watchdog.feed("loop")
         self._read_inputs()
-        if self.safety.armed:
-            self._arm_request = False  # a re-arm sent while armed must not re-arm after a later fault
-        if self._arm_request and not self.safety.armed and self._fresh():
+        if self.safety.arm_due(self._fresh()):
             self._try_arm()
-        elif self._arm_request and not self.safety.armed and self.safety.fault is not None:
-            self.safety.arm(self.obs.q, False)  # counted refusal: no fresh joint state
-            self._arm_request = False
-        if self.safety.armed and not self._fresh():
-            self.safety.trip("observation")  # the policy is not stepped on stale data
+        if not self._fresh() and self.safety.trip("observation"):  # the policy is not stepped on stale data
             self._drop_plan()
         action = None
         if self.safety.armed:
@@ -276,20 +315,21 @@ class Runner:
                 self.watchdog.feed("policy")
             if should_request(self.queue.remaining(k + 1), self.cfg.prefetch_threshold, self._in_flight):
                 self._submit(k)
-        if not self.safety.armed and time.monotonic() - self._last_publish > self.watchdog.timeouts["loop"]:
+        interrupted = self.clock.monotonic() - self._last_publish > self.watchdog.timeouts["loop"]
+        if not self.safety.armed and interrupted:
             # the command stream was interrupted (stall, outage): the robot holds on its own; braking from
             # our stale last command now would move it back, so stay silent until re-armed
             self.safety.silence()
         command = self.safety.step(action)
         if command is not None:
             self.io.publish_command(command)
-            self._last_publish = time.monotonic()
+            self._last_publish = self.clock.monotonic()
             if self.safety.armed and self._new_state is not None:
                 taken, sent_wall = self._new_state
-                self.latency_s.append(time.monotonic() - taken)
-                self.wire_latency_s.append(time.time() - sent_wall)
+                self.latency_s.append(self._last_publish - taken)
+                self.wire_latency_s.append(self.clock.wall() - sent_wall)
             if self.record_commands:
-                self.commands.append((time.monotonic(), command))
+                self.commands.append((self._last_publish, command))
         self._new_state = None
 
     def status(self) -> dict[str, Any]:
@@ -352,16 +392,14 @@ class Runner:
         if missed:
             self.counters["overruns"] += 1
             with self._tick_lock:
-                stalled = late > self.watchdog.timeouts["loop"] and self.safety.armed
-                if stalled:
-                    # the process was stalled: never continue the old plan
-                    self.safety.trip("loop")
+                # the process was stalled: never continue the old plan
+                if late > self.watchdog.timeouts["loop"] and self.safety.trip("loop"):
                     self._drop_plan()
         return k + missed  # the tick index follows the clock, so chunk actions stay on schedule
 
     def request_arm(self) -> None:
         """Explicit (re-)arm, as a Bool(false) on /vla/estop does; refused (counted) on stale state."""
-        self._arm_request = True
+        self.safety.request_arm()
 
     def stop(self) -> None:
         self._stop.set()

@@ -7,7 +7,8 @@ What it guarantees for the published position stream q[k] (period dt), whatever 
   at rest and is additionally speed-scaled by a linear ramp over `ramp_s`;
 - NaN/Inf, wrong length or unknown joint names reject the whole command (counted) and the robot holds;
 - after a fault or e-stop it brakes to a stop at a_max (never repeats the last velocity) and holds
-  until an explicit `arm()`; arming needs a fresh measured pose and restarts from it.
+  until an explicit arm request succeeds (rules in vla/bridge/arming.py); arming needs a fresh
+  measured pose within the limits and restarts from it at rest.
 Every intervention increments a counter (`counters`), published on /vla/status by the runner.
 """
 
@@ -20,7 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vla.bridge.arming import Arming, Request, State
+
 log = logging.getLogger(__name__)
+_ARM_LIMIT_MARGIN = 0.05  # a measured pose this far beyond a limit still arms (encoder noise at an end stop)
 
 
 @dataclass
@@ -69,58 +73,87 @@ class SafetyLayer:
         self.cfg, self.dt = cfg, dt
         self.counters: Counter[str] = Counter()
         self._lock = threading.RLock()
-        self.armed = False
-        self.estopped = False
-        self.fault: str | None = None
+        self.arming = Arming()
         self._q: np.ndarray | None = None  # last published command
         self._v = np.zeros(len(cfg.joint_names))  # its velocity (rad/s)
         self._hold: np.ndarray | None = None  # braking target while not armed
         self._armed_ticks = 0
         self._idle = False  # disarmed and stopped: nothing is published
 
-    # ---------------------------------------------------------------- state changes
-    def arm(self, measured: np.ndarray | None, fresh: bool) -> str | None:
-        """Explicit (re-)arm: returns None on success, else why arming was refused (counted)."""
+    # ---------------------------------------------------------------- arming (rules: vla/bridge/arming.py)
+    armed = property(lambda self: self.arming.state is State.ARMED)
+    estopped = property(lambda self: self.arming.state is State.ESTOPPED)
+    fault = property(lambda self: self.arming.fault)
+
+    def request_arm(self, kind: Request = Request.OPERATOR) -> bool:
+        """An arm request arrived (/vla/estop false); attempt it with `attempt_arm` once `arm_due`."""
         with self._lock:
-            reason = None
-            if measured is None or not fresh:
-                reason = "no fresh joint state"
-            elif self.validate(measured) is not None:
-                reason = f"measured pose invalid: {self.validate(measured)}"
-            elif np.any(np.asarray(measured) < self.cfg.lo - 0.05) or np.any(
-                np.asarray(measured) > self.cfg.hi + 0.05
-            ):
-                reason = "measured pose outside joint limits"
-            elif self._q is not None and np.any(np.abs(self._v) > 1e-9):
-                reason = "still braking"
-            if reason:
+            return self.arming.request(kind)
+
+    def arm_due(self, fresh: bool) -> bool:
+        with self._lock:
+            return self.arming.due(fresh)
+
+    def arm(self, measured: np.ndarray | None, fresh: bool) -> str | None:
+        """An explicit arm request attempted now: None on success, else why it was refused."""
+        with self._lock:
+            if not self.request_arm():
+                return "already armed"
+            return self.attempt_arm(measured, fresh)
+
+    def attempt_arm(self, measured: np.ndarray | None, fresh: bool) -> str | None:
+        """Consumes the pending request, success or refusal: None when armed, else the reason (counted)."""
+        with self._lock:
+            reason = self._arm_refusal(measured, fresh)
+            if not self.arming.resolve(reason):
                 self.counters["arm_refused"] += 1
-                log.warning("arming refused: %s", reason)
+                log.warning("arming refused: %s (send a new re-arm request once resolved)", reason)
                 return reason
             # Start from the measured pose at rest: the old trajectory is never resumed.
             self._q = np.asarray(measured, dtype=np.float64).copy()
             self._v[:] = 0.0
-            self.armed, self.estopped, self.fault, self._hold = True, False, None, None
-            self._armed_ticks = 0
-            self._idle = False
+            self._hold, self._armed_ticks, self._idle = None, 0, False
             self.counters["armed"] += 1
             log.info("armed at %s", np.round(self._q, 4).tolist())
             return None
 
-    def trip(self, reason: str) -> None:
-        """Latch a fault (watchdog, stale data, e-stop): brake to a stop and hold until re-armed."""
+    def _arm_refusal(self, measured: np.ndarray | None, fresh: bool) -> str | None:
+        if measured is None or not fresh:
+            return "no fresh joint state"
+        invalid = self.validate(measured)
+        if invalid is not None:
+            return f"measured pose invalid: {invalid}"
+        pose = np.asarray(measured)
+        if np.any(pose < self.cfg.lo - _ARM_LIMIT_MARGIN) or np.any(pose > self.cfg.hi + _ARM_LIMIT_MARGIN):
+            return "measured pose outside joint limits"
+        if self._q is not None and np.any(np.abs(self._v) > 1e-9):
+            return "still braking"
+        return None
+
+    def estop(self) -> None:
+        """The operator's stop: clears any pending arm request, brakes to a stop, holds until re-armed."""
         with self._lock:
-            if reason == "estop":
-                self.estopped = True
-            if self.armed or reason == "estop":
-                self.counters[f"fault_{reason}"] += 1
-                log.error("safety trip: %s (holding; re-arm required)", reason)
-            self.armed = False
-            self.fault = self.fault or reason
-            if self._q is not None and self._hold is None:
-                # stopping point at a_max from the current velocity: brake without turning back
-                stop = self._q + self._v * np.abs(self._v) / (2 * self.cfg.a_max)
-                self._hold = np.clip(stop, self.cfg.lo, self.cfg.hi)
+            if self.arming.estop():
+                self.counters["fault_estop"] += 1
+                log.error("e-stop (holding; re-arm required)")
+            self._brake()
+
+    def trip(self, reason: str) -> bool:
+        """A fault (watchdog, stale data, loop stall) while armed: brake to a stop and hold until re-armed.
+        True when it disarmed; a no-op when not armed (an e-stop stays an e-stop)."""
+        with self._lock:
+            if not self.arming.trip(reason):
+                return False
+            self.counters[f"fault_{reason}"] += 1
+            log.error("safety trip: %s (holding; re-arm required)", reason)
+            self._brake()
+            return True
+
+    def _brake(self) -> None:
+        if self._q is not None and self._hold is None:
+            # stopping point at a_max from the current velocity: brake without turning back
+            stop = self._q + self._v * np.abs(self._v) / (2 * self.cfg.a_max)
+            self._hold = np.clip(stop, self.cfg.lo, self.cfg.hi)
 
     def silence(self) -> None:
         """While disarmed: stop publishing at once (the robot side already holds). No-op when armed."""
@@ -222,6 +255,7 @@ class SafetyLayer:
     def status(self) -> dict[str, object]:
         with self._lock:
             return {
+                "state": self.arming.state.value,
                 "armed": self.armed,
                 "estopped": self.estopped,
                 "fault": self.fault,
