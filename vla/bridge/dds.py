@@ -8,6 +8,12 @@ of `rosbags`, an independent implementation, both ways.
 Topics follow ROS's mapping: ROS topic `/joint_states` is DDS topic `rt/joint_states`. The domain
 is `ROS_DOMAIN_ID` (default 0) unless given. Participants talk over loopback only unless
 `loopback_only=False` (the deploy config sets it for a real robot on the network).
+
+Interoperation with ROS 2's default middleware (rmw_fastrtps_cpp, Fast DDS 3) needs two settings,
+both in `cyclonedds_config` below and measured in docs/deploy.md "Middleware compatibility":
+type information from Fast DDS participants is ignored (their XTypes type objects fail Cyclone's
+validation, so no endpoint ever matched), and in loopback-only mode Cyclone re-announces itself
+every second (Fast DDS announces only by multicast, which a loopback-only participant never hears).
 """
 
 import logging
@@ -184,12 +190,40 @@ class QosSpec:
         )
 
 
-_LOOPBACK_XML = (
-    "<CycloneDDS><Domain id='any'><General><Interfaces><NetworkInterface address='127.0.0.1'/>"
-    "</Interfaces><AllowMulticast>false</AllowMulticast></General><Discovery>"
-    "<ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>60</MaxAutoParticipantIndex>"
-    "<Peers><Peer address='127.0.0.1'/></Peers></Discovery></Domain></CycloneDDS>"
+# Fast DDS's RTPS vendor id (eProsima, 0x010f). Its endpoints announce XTypes type information whose
+# type objects Cyclone rejects ("invalid member flags 0": try-construct flags 0 on sequence elements),
+# so the remote type never resolves and matching waits forever; with AllowInvalidTryConstruct they
+# resolve but fail assignability (nested FINAL structs with other hashes are "not delimited").
+# Ignoring the type information of this vendor only falls back to matching on the type name; our
+# types keep ROS's exact names and bytes (tests/bridge/test_msgs.py), and Cyclone peers (ours
+# included) still check assignability as before.
+FASTDDS_VENDOR_ID = "1.15"
+_COMPAT_XML = (
+    f"<Compatibility><IgnoreTypeInformation>{FASTDDS_VENDOR_ID}</IgnoreTypeInformation></Compatibility>"
 )
+
+# Loopback only: no multicast (Linux `lo` has none), unicast discovery to the ports of participant
+# indices 0..60 on 127.0.0.1. Fast DDS sends its announcements by multicast only, so it learns of
+# us only from our unicast announcements; Cyclone's default period left a Fast DDS node started
+# after us undiscovered for > 70 s (measured), a 1 s period finds it in ~1-2 s.
+_LOOPBACK_XML = (
+    "<General><Interfaces><NetworkInterface address='127.0.0.1'/></Interfaces>"
+    "<AllowMulticast>false</AllowMulticast></General><Discovery>"
+    "<ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>60</MaxAutoParticipantIndex>"
+    "<Peers><Peer address='127.0.0.1'/></Peers><SPDPInterval>1s</SPDPInterval></Discovery>"
+)
+
+
+def cyclonedds_config(loopback_only: bool) -> str:
+    """The Cyclone DDS configuration of our participants (a CYCLONEDDS_URI-style string).
+
+    A configuration given to a Domain replaces CYCLONEDDS_URI, so on the network it is appended after
+    ours (later sources win): a user's interface or peer settings still apply.
+    """
+    body = _COMPAT_XML + (_LOOPBACK_XML if loopback_only else "")
+    xml = f"<CycloneDDS><Domain id='any'>{body}</Domain></CycloneDDS>"
+    user = os.environ.get("CYCLONEDDS_URI", "").strip()
+    return f"{xml},{user}" if user and not loopback_only else xml
 
 
 def domain_id_from_env(domain_id: int | None = None) -> int:
@@ -215,9 +249,10 @@ class Node:
 
     def __init__(self, domain_id: int | None = None, loopback_only: bool = True) -> None:
         self.domain_id = domain_id_from_env(domain_id)
-        # A Domain object configures the domain for this process before the participant joins it.
-        if loopback_only and self.domain_id not in _DOMAINS:
-            _DOMAINS[self.domain_id] = Domain(self.domain_id, _LOOPBACK_XML)
+        # A Domain object configures the domain for this process before the participant joins it
+        # (the first Node of a process on a domain decides its configuration).
+        if self.domain_id not in _DOMAINS:
+            _DOMAINS[self.domain_id] = Domain(self.domain_id, cyclonedds_config(loopback_only))
         self.participant = DomainParticipant(self.domain_id)
         self._topics: dict[str, Topic] = {}
 
