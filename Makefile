@@ -6,12 +6,15 @@ PYTHON ?= $(shell for p in python3.12 "$$(pyenv root 2>/dev/null)/versions/3.12.
 	$$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3 /usr/bin/python3.12 /usr/local/bin/python3.12 2>/dev/null); do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] >= (3, 12)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 PY := $(VENV)/bin/python
+# ROS 2's rclpy (Fast DDS) for the bridge's interoperation tests, in a venv of its own (why:
+# tests/bridge/ros2_requirements.txt).
+ROS_VENV ?= .venv-ros
 APT_PACKAGES := ffmpeg libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test test-slow lint bench clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(ROS_VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@bash scripts/install_system_deps.sh $(APT_PACKAGES)
@@ -19,6 +22,13 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -e ".[dev]"
+	@touch $@
+
+$(ROS_VENV)/.installed: tests/bridge/ros2_requirements.txt
+	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.12 found; install one and run 'make PYTHON=/path/to/python3.12 setup'"; exit 1; }
+	@test -x $(ROS_VENV)/bin/python || $(PYTHON) -m venv $(ROS_VENV)
+	$(ROS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(ROS_VENV)/bin/python -m pip install -r tests/bridge/ros2_requirements.txt
 	@touch $@
 
 demo: setup
