@@ -1,4 +1,4 @@
-"""The `vla` command: one entry point, one sub-command per app.
+"""The `vla` command: one entry point, one sub-command per app (vla/apps/; deploy and sim-robot: vla/bridge/).
 
 Hydra apps take overrides after the sub-command: `vla train experiment=debug train.steps=10`.
 Sub-commands are listed explicitly (no names assembled from strings) and imported lazily so
@@ -11,11 +11,11 @@ import sys
 
 # sub-command -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "record": ("vla.data.record", "main", "record demonstrations into a LeRobotDataset (Hydra)"),
+    "record": ("vla.apps.record", "main", "record demonstrations into a LeRobotDataset (Hydra)"),
     "dataset": ("vla.data.inspect", "main", "inspect a dataset: `info PATH`, `show PATH --episode K`"),
-    "train": ("vla.train", "main", "train a policy by imitation (Hydra)"),
-    "eval": ("vla.eval", "main", "evaluate a checkpoint or registered policy in simulation (Hydra)"),
-    "demo": ("vla.demo", "main", "record, train, evaluate on the embedded default, end to end"),
+    "train": ("vla.apps.train", "main", "train a policy by imitation (Hydra)"),
+    "eval": ("vla.apps.eval", "main", "evaluate a checkpoint or registered policy in simulation (Hydra)"),
+    "demo": ("vla.apps.demo", "main", "record, train, evaluate on the embedded default, end to end"),
     "deploy": ("vla.bridge.deploy", "main", "run a policy on a ROS 2 robot through the safety layer (Hydra)"),
     "sim-robot": ("vla.bridge.sim_robot", "main", "serve a tabletop env as a ROS 2 robot (Hydra)"),
 }

@@ -1,12 +1,10 @@
-"""Building what `vla train` needs from its config: run dir, accelerator, dataset, policy, loader, evaluator.
+"""Training plumbing from a `vla train` config: resume point and settings, run dir, accelerator, data loader.
 
-Every check that can fail runs here, before the first optimiser step (RELIABILITY.md fault 15).
+No env and no policy: the train app (vla/apps/train.py) builds those, and checks the dataset against
+the env, before the first optimiser step (RELIABILITY.md fault 15).
 """
 
-import fcntl
-import logging
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,10 +13,8 @@ from accelerate import Accelerator
 from omegaconf import DictConfig, OmegaConf
 
 from vla import checkpoint as ckpt
-from vla.data.writer import lock_path
+from vla.data.dataset import make_dataloader
 from vla.training.validate import ConfigError
-
-log = logging.getLogger(__name__)
 
 
 def resume_dir(cfg: DictConfig) -> Path | None:
@@ -124,125 +120,13 @@ def make_accelerator(train_cfg: Mapping[str, Any]) -> Accelerator:
         raise ConfigError(
             f"launched as {world} processes but accelerate formed a group of {accelerator.num_processes} "
             f"({accelerator.distributed_type}); launch with `accelerate launch --multi_gpu --num_processes "
-            f"{world} -m vla.train ...`"
+            f"{world} -m vla.apps.train ...`"
         )
     return accelerator
 
 
-def prepare_dataset(cfg: DictConfig) -> Path:
-    """The dataset root; records expert demos into it first when dataset.record_if_missing is set.
-
-    Several runs may need the same missing dataset at once (a joblib sweep, `accelerate launch`):
-    one records it under a lock into a temporary folder renamed into place; the others wait for it
-    and then read it. A recording that was killed leaves only its temporary folder, never a half root.
-    """
-    root = Path(cfg.dataset.root)
-    if _has_dataset(root):
-        return root
-    if not cfg.dataset.record_if_missing:
-        raise ConfigError(
-            f"dataset.root={str(root)!r} holds no dataset; record one with "
-            f"`vla record env={_choice('env')} root={root}` or pass dataset.record_if_missing=true"
-        )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with open(root.parent / f".{root.name}.prepare.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # blocks while another run records this dataset
-        if not _has_dataset(root):  # nobody recorded it while we waited
-            for stale in root.parent.glob(f".tmp-{root.name}-*"):
-                shutil.rmtree(stale, ignore_errors=True)
-            tmp = root.parent / f".tmp-{root.name}-{os.getpid()}"
-            log.info(
-                "recording %d expert episodes of %s into %s (staged in %s)",
-                cfg.dataset.num_episodes, cfg.env.id, root, tmp.name,
-            )  # fmt: skip
-            record_demos(cfg.env, tmp, cfg.dataset)
-            os.replace(tmp, root)
-            lock_path(tmp).unlink(missing_ok=True)  # the writer's lock file for tmp
-    return root
-
-
-def _has_dataset(root: Path) -> bool:
-    return (root / "meta" / "info.json").exists()
-
-
-def record_demos(env_cfg: Mapping[str, Any], root: Path, data: Mapping[str, Any]) -> None:
-    """Successful scripted-expert episodes; failed attempts are dropped and the next seed is tried.
-
-    One commit at the end: `root` is a staging folder that a killed run throws away (prepare_dataset),
-    so committing along the way buys nothing here, and each commit costs ~0.4 s (lerobot reopens the
-    dataset and reloads every episode's metadata; 300 demos took 36 s with a commit per 10, 26 s
-    with one).
-    """
-    from vla.data.record import record_dataset
-    from vla.training.rollout import stdlib_start_method
-
-    kwargs = dict(OmegaConf.to_container(env_cfg.kwargs, resolve=True)) if env_cfg.get("kwargs") else {}
-    split = kwargs.pop("split", "train")
-    with stdlib_start_method():  # recording workers may start from a joblib sweep job
-        record_dataset(
-            env_cfg.id, root, num_episodes=data["num_episodes"], split=split, seeds=data["seed_base"],
-            env_kwargs=kwargs, num_workers=data["record_workers"], commit_every=data["num_episodes"],
-            commit_every_s=None, video={"vcodec": data["video_codec"]},
-        )  # fmt: skip
-
-
-def check_dataset_fits(cfg: DictConfig, features: Any) -> None:
-    """The dataset must match the env the policy will act in: cameras, image size, state and action dims."""
-    import gymnasium as gym
-
-    import envs  # noqa: F401
-
-    kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True) if cfg.env.get("kwargs") else {}
-    env = gym.make(cfg.env.id, **kwargs)
-    try:
-        pixels = env.observation_space["pixels"]
-        state_dim = env.observation_space["agent_pos"].shape[0]
-        action_dim = env.action_space.shape[0]
-    finally:
-        env.close()
-    where = f"dataset {cfg.dataset.root}"
-    fix = "re-record the dataset with this env config, or choose the env it was recorded with"
-    for cam in features.cameras:
-        if cam not in pixels.spaces:
-            raise ConfigError(
-                f"{where} has camera {cam!r}; env {cfg.env.id} has {list(pixels.spaces)} ({fix})"
-            )
-        h, w = pixels[cam].shape[:2]
-        if tuple(features.image_shapes[cam][1:]) != (h, w):
-            raise ConfigError(
-                f"{where} has {cam} images {features.image_shapes[cam][1:]}, "
-                f"env.kwargs.image_size gives {(h, w)} ({fix})"
-            )
-    if features.action_dim != action_dim or features.state_dim != state_dim:
-        raise ConfigError(
-            f"{where} has action dim {features.action_dim} / state dim {features.state_dim}; "
-            f"env {cfg.env.id} has {action_dim} / {state_dim} ({fix})"
-        )
-
-
-def build_policy(cfg: DictConfig, root: Path, resume_from: Path | None) -> Any:
-    """A fresh VLAPolicy for the dataset, or the resumed checkpoint's (weights, tokenizer, stats)."""
-    from policies.vla.policy import VLAPolicy, collect_action_chunks
-    from vla.data.dataset import dataset_features, load_stats, make_dataloader
-
-    if resume_from is not None:
-        return VLAPolicy.from_pretrained(resume_from / ckpt.PRETRAINED)
-    features = dataset_features(root)
-    chunks = None
-    if cfg.tokenizer.type == "fast":  # FAST's BPE is fitted on the dataset's action chunks
-        loader = make_dataloader(root, cfg.policy.chunk_size, 256, shuffle=False)
-        chunks = collect_action_chunks(loader)
-    policy_cfg = OmegaConf.to_container(cfg.policy, resolve=True)
-    policy_cfg.pop("name", None)
-    return VLAPolicy.from_config(
-        policy_cfg, load_stats(root), features.cameras, features.state_dim, features.action_dim, chunks
-    )
-
-
 def loader_factory(cfg: DictConfig, root: Path) -> Any:
     """epoch -> the DataLoader whose order is a function of (seed, epoch) only (exact resume)."""
-    from vla.data.dataset import make_dataloader
-
     loader = make_dataloader(
         root, cfg.policy.chunk_size, cfg.train.batch_size, cfg.train.num_workers, shuffle=True,
         seed=cfg.seed, drop_last=True, persistent_workers=False,
@@ -259,28 +143,3 @@ def loader_factory(cfg: DictConfig, root: Path) -> Any:
         return loader
 
     return for_epoch
-
-
-def make_evaluator(cfg: DictConfig, out_root: Path) -> Any:
-    """(policy, step) -> {"success/<split>": rate}: the sim evaluation run during training."""
-    from vla.eval import evaluate, success_metrics
-
-    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
-    eval_cfg = OmegaConf.to_container(cfg.eval, resolve=True)
-
-    def run(policy: Any, step: int) -> dict[str, float]:
-        report = evaluate(
-            policy, f"step {step}", env_cfg, eval_cfg, out_root / "eval" / ckpt.step_dir_name(step)
-        )
-        return success_metrics(report)
-
-    return run
-
-
-def _choice(group: str) -> str:
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return str(HydraConfig.get().runtime.choices[group])
-    except (ValueError, KeyError):
-        return "<name>"

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.vla.data.conftest import ENV_ID, ENV_KWARGS
+from tests.vla.conftest import ENV_ID, ENV_KWARGS
+from vla.apps.record import record_dataset
 from vla.data import meta
 from vla.data.checks import check_dataset
 from vla.data.dataset import make_dataloader
-from vla.data.record import record_dataset
 from vla.data.writer import Episode, EpisodeWriter, features_of, staging_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore:Cannot enable progress bars")

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.vla.train import ckpt_worker
+from tests.vla.training import ckpt_worker
 from vla import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -85,7 +85,7 @@ def test_resume_is_exact(tmp_path: Path, ema: bool) -> None:
 
 
 def _worker(*args: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "tests.vla.train.ckpt_worker", *args]
+    cmd = [sys.executable, "-m", "tests.vla.training.ckpt_worker", *args]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -1,23 +1,23 @@
-"""Running a policy in a gym env to produce one Episode, and replaying a recorded one.
+"""Running a policy in a gym env to produce one Episode (what `vla record` writes), and replaying one.
 
-This is the recording app's side of vla/data: it builds envs (`import envs` registers the ids)
-and policies by name, importing both lazily so that the rest of vla/data never depends on them.
+Builds envs by id (`import envs` registers them) and policies by name (policies.registry); the
+Episode is vla.data's, the unit the dataset writer stores.
 """
 
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
+import envs
+from policies.base import observation_from_env
+from policies.registry import make_policy
 from vla.data.writer import Episode, make_features
 
 MAX_STEPS = 10_000  # safety net for envs without a TimeLimit
 
 
 def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Any:
-    import gymnasium as gym
-
-    import envs
-
     try:
         return gym.make(env_id, **(env_kwargs or {}))
     except gym.error.Error as exc:
@@ -26,8 +26,6 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Any:
 
 def make_rollout_policy(env: Any, name: str = "expert", kwargs: dict[str, Any] | None = None) -> Any:
     """A registered policy; the expert is bound to the env it reads its privileged state from."""
-    from policies.registry import make_policy
-
     return make_policy(name, env=env) if name == "expert" else make_policy(name, **(kwargs or {}))
 
 
@@ -50,8 +48,6 @@ def env_features(env: Any) -> tuple[dict, int]:
 
 def rollout(env: Any, policy: Any, seed: int, max_steps: int | None = None) -> Episode:
     """One episode from env.reset(seed): frames (observation_t, action_t) until terminated/truncated."""
-    from policies.base import observation_from_env
-
     obs, info = env.reset(seed=seed)
     policy.reset()
     task = env.unwrapped.task_description

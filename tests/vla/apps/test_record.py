@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from tests.vla.data.conftest import ENV_ID, ENV_KWARGS
+from tests.vla.conftest import ENV_ID, ENV_KWARGS
+from vla.apps.record import record_dataset
+from vla.apps.rollout import make_env, replay
 from vla.constants import ACTION, OBS_STATE, image_key
 from vla.data import meta, writer
 from vla.data.memory import load_frames
-from vla.data.record import record_dataset
-from vla.data.rollout import make_env, replay
 from vla.data.stats import read_vectors
 
 pytestmark = pytest.mark.filterwarnings("ignore:Cannot enable progress bars")  # lerobot vs our quiet default

@@ -11,11 +11,11 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from tests.vla.train.conftest import compose_train
+from tests.vla.apps.conftest import compose_train
 from vla import checkpoint as ckpt
-from vla.eval import evaluate, load_policy
+from vla.apps.eval import evaluate, load_policy
+from vla.apps.train import train
 from vla.logging_utils import read_metrics
-from vla.train import train
 from vla.training.validate import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -142,7 +142,7 @@ def test_eval_n_action_steps_overrides_the_checkpoint(debug_run: Path, tmp_path:
 
 
 def test_probe_gives_the_loss_with_each_input_swapped(debug_run: Path, debug_dataset: Path) -> None:
-    from vla.training.probe import probe
+    from vla.apps.probe import probe
 
     results = probe(str(debug_run), str(debug_dataset), num_samples=8)
     assert set(results) == {"episode starts", "random frames"}

@@ -15,13 +15,16 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+import envs  # noqa: F401  (registers the ids that gym.spec reads)
 from policies.base import Policy
+from policies.registry import POLICIES, make_policy
+from vla.apps import eval_report as rep
+from vla.apps.eval_episodes import Actor, EpisodeResult, make_vector_env, run_episodes
 from vla.config import CONF_DIR
-from vla.training import report as rep
-from vla.training.rollout import Actor, Episode, make_vector_env, run_episodes
 from vla.training.validate import ConfigError, validate_eval
 
 DEFAULT_MAX_STEPS = 200  # used only when neither eval.max_steps nor the env's registration sets a limit
@@ -31,8 +34,6 @@ def load_policy(policy_path: str | None, policy_name: str | None) -> tuple[Polic
     """(policy, label); policy None means the env's own scripted expert, run inside the env workers."""
     if (policy_path is None) == (policy_name is None):
         raise ConfigError("give exactly one of policy_path=<checkpoint dir> or policy_name=<registered name>")
-    from policies.registry import POLICIES, make_policy
-
     if policy_name is not None:
         if policy_name not in POLICIES:
             raise ConfigError(
@@ -40,7 +41,7 @@ def load_policy(policy_path: str | None, policy_name: str | None) -> tuple[Polic
             )
         # The expert plans from privileged simulator state, which lives in the env worker processes.
         return (None if policy_name == "expert" else make_policy(policy_name)), policy_name
-    from vla.checkpoint import pretrained_dir
+    from vla.checkpoint import pretrained_dir  # imports torch: only when a checkpoint is evaluated
 
     directory = pretrained_dir(policy_path)
     return make_policy("vla", path=str(directory)), str(directory)
@@ -54,17 +55,13 @@ def evaluate(
     out_dir: str | Path,
 ) -> dict[str, Any]:
     """Runs every split's seeded episodes, writes the report files, returns the report dict."""
-    import gymnasium as gym
-
-    import envs  # noqa: F401  (registers the ids)
-
     env_id, kwargs = env_cfg["id"], dict(env_cfg.get("kwargs") or {})
     out_dir = Path(out_dir)
     seeds = [int(eval_cfg["seed_base"]) + i for i in range(int(eval_cfg["n_episodes"]))]
     max_steps = eval_cfg["max_steps"] or gym.spec(env_id).max_episode_steps or DEFAULT_MAX_STEPS
     n_envs = min(int(eval_cfg["n_envs"]), len(seeds))
     single_task = "" if "MultiTask" in env_id else env_id.split("/")[-1].rsplit("-v", 1)[0]
-    episodes: list[Episode] = []
+    episodes: list[EpisodeResult] = []
     latencies: list[float] = []
     t0 = time.perf_counter()
     with _action_steps(policy, eval_cfg.get("n_action_steps")):
@@ -108,7 +105,9 @@ def _action_steps(policy: Policy | None, n_action_steps: int | None) -> Iterator
         policy.n_action_steps = own
 
 
-def _write_files(report: dict[str, Any], episodes: list[Episode], out: Path, fps: int, size: int) -> dict:
+def _write_files(
+    report: dict[str, Any], episodes: list[EpisodeResult], out: Path, fps: int, size: int
+) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     videos = [
         str(rep.write_video(e, out / "videos" / f"{e.task}_{e.split}_seed{e.seed}.mp4", fps, size))

@@ -1,29 +1,30 @@
-"""Episodes in a vector env, one process per env; the policy runs in the main process.
+"""The evaluation's episodes: a vector env, one process per env; the policy runs in the main process.
 
 Each env slot plays episodes from a fixed list of named seeds; a finished slot is reset alone
 (reset_mask) with the next seed, so an episode's outcome depends only on its seed and the policy,
 never on scheduling: the same checkpoint and seeds give the same results twice.
 """
 
-import contextlib
 import functools
 import multiprocessing
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+import envs  # noqa: F401  (registers the vla/* ids, in env worker processes too: they import this module)
 from policies.base import Policy, observation_from_env
+from vla.apps.processes import MP_CONTEXT, stdlib_start_method
 from vla.constants import OBS_IMAGES, OBS_STATE, TASK
-
-_MP_CONTEXT = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 @dataclass
-class Episode:
+class EpisodeResult:
+    """How one evaluation episode went (vla.data.writer.Episode is a recorded one: frames and actions)."""
+
     task: str
     split: str
     seed: int
@@ -34,8 +35,6 @@ class Episode:
 
 
 def _make_env(env_id: str, kwargs: dict[str, Any], max_steps: int | None) -> gym.Env:
-    import envs  # noqa: F401  (registers the vla/* ids in the worker process)
-
     extra = {"max_episode_steps": max_steps} if max_steps else {}
     return gym.make(env_id, **kwargs, **extra)
 
@@ -49,32 +48,13 @@ def make_vector_env(
     modules once, so each worker starts ~3x faster than a spawned one, and never inherits the
     threads of a training process (a plain fork of one deadlocks in the child).
     """
-    if _MP_CONTEXT == "forkserver":
+    if MP_CONTEXT == "forkserver":
         multiprocessing.get_context("forkserver").set_forkserver_preload(["envs", "gymnasium", "mujoco"])
     fn = functools.partial(_make_env, env_id, dict(kwargs), max_steps)
     with stdlib_start_method():  # the workers start here
         return gym.vector.AsyncVectorEnv(
-            [fn] * n_envs, context=_MP_CONTEXT, autoreset_mode=gym.vector.AutoresetMode.DISABLED
+            [fn] * n_envs, context=MP_CONTEXT, autoreset_mode=gym.vector.AutoresetMode.DISABLED
         )
-
-
-@contextlib.contextmanager
-def stdlib_start_method() -> Iterator[None]:
-    """Processes started inside the block can start even from a joblib/loky worker.
-
-    A child process re-applies its parent's *global* start method; inside a loky worker (Hydra's
-    joblib launcher) that is "loky", which a forkserver/spawn child cannot find ("ValueError: cannot
-    find context for 'loky'"). Inside the block the global method is a stdlib one; restored after.
-    """
-    current = multiprocessing.get_start_method(allow_none=True)
-    if current is None or current in multiprocessing.get_all_start_methods():
-        yield
-        return
-    multiprocessing.set_start_method(_MP_CONTEXT, force=True)
-    try:
-        yield
-    finally:
-        multiprocessing.set_start_method(current, force=True)
 
 
 class Actor:
@@ -127,7 +107,7 @@ class Actor:
 
 def stack_observations(observations: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Policy observations -> one raw batch in the DataLoader's format (images (B, 3, H, W) in [0, 1])."""
-    import torch
+    import torch  # here only: env worker processes import this module and never need torch (heavy)
 
     batch: dict[str, Any] = {TASK: [o[TASK] for o in observations]}
     for key in observations[0]:
@@ -148,13 +128,13 @@ def run_episodes(
     seeds: Sequence[int],
     n_videos: int,
     max_steps: int,
-) -> list[Episode]:
+) -> list[EpisodeResult]:
     """Plays one episode per seed; records frames (env.render) of the first `n_videos` episodes."""
     n = vec.num_envs
     todo = list(enumerate(seeds))
-    slot_ep: list[Episode | None] = [None] * n
+    slot_ep: list[EpisodeResult | None] = [None] * n
     slot_idx = [-1] * n
-    done: dict[int, Episode] = {}
+    done: dict[int, EpisodeResult] = {}
     obs = _start(vec, actor, todo, slot_ep, slot_idx, np.ones(n, bool), split, default_task)
     while any(ep is not None for ep in slot_ep):
         active = np.array([ep is not None for ep in slot_ep])
@@ -177,7 +157,7 @@ def run_episodes(
 
 def _record_frames(
     vec: gym.vector.VectorEnv,
-    slot_ep: list[Episode | None],
+    slot_ep: list[EpisodeResult | None],
     slot_idx: list[int],
     n_videos: int,
     only_new: bool,
@@ -199,7 +179,7 @@ def _start(
     vec: gym.vector.VectorEnv,
     actor: Actor,
     todo: list[tuple[int, int]],
-    slot_ep: list[Episode | None],
+    slot_ep: list[EpisodeResult | None],
     slot_idx: list[int],
     free: np.ndarray,
     split: str,
@@ -219,7 +199,9 @@ def _start(
     instructions = vec.get_attr("task_description")
     tasks = _task_names(vec, default_task)
     for i in np.flatnonzero(mask):
-        slot_ep[i] = Episode(task=tasks[i], split=split, seed=int(seeds[i]), instruction=str(instructions[i]))
+        slot_ep[i] = EpisodeResult(
+            task=tasks[i], split=split, seed=int(seeds[i]), instruction=str(instructions[i])
+        )
         actor.reset(i)
     return new_obs
 

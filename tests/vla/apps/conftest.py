@@ -17,7 +17,7 @@ def compose_train(*overrides: str) -> DictConfig:
 
 @pytest.fixture(scope="session")
 def debug_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from vla.data.record import record_dataset
+    from vla.apps.record import record_dataset
 
     root = tmp_path_factory.mktemp("data") / "touch2"
     record_dataset(

@@ -7,7 +7,7 @@
 Attempt k runs env id tasks[k % len(tasks)] from seed `seed + k // len(tasks)`; results are
 written in attempt order whatever the number of workers, so a command always yields the same
 dataset. Each episode's env id, seed, split and success go to meta/vla_episodes.jsonl, so any
-episode can be replayed (vla.data.rollout.replay). Re-running on an existing root appends,
+episode can be replayed (vla.apps.rollout.replay). Re-running on an existing root appends,
 continuing after the highest recorded seed. Ctrl-C keeps every complete episode; a SIGKILL keeps
 every committed one (see vla/data/writer.py).
 """
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vla.apps.rollout import env_features, make_env, make_rollout_policy, rollout
 from vla.data import meta
-from vla.data.rollout import env_features, make_env, make_rollout_policy, rollout
 from vla.data.writer import DEFAULT_REPO_ID, Episode, EpisodeWriter
 
 log = logging.getLogger(__name__)
@@ -221,6 +221,7 @@ def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
 
 def main() -> None:
     """Hydra entry point of `vla record` (conf/record.yaml)."""
+    # Hydra (~0.3 s) imported here only: recording worker processes import this module, never need it
     import hydra
     from omegaconf import DictConfig, OmegaConf
 

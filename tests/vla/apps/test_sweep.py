@@ -1,6 +1,6 @@
 """Hydra multirun with the joblib launcher, and multi-process training with `accelerate launch`.
 
-Both start real processes the way a user does (`vla train -m ...`, `accelerate launch -m vla.train`).
+Both start real processes the way a user does (`vla train -m ...`, `accelerate launch -m vla.apps.train`).
 """
 
 import json
@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from vla import checkpoint as ckpt
-from vla.training.rollout import stdlib_start_method
+from vla.apps.processes import stdlib_start_method
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1"}
@@ -74,7 +74,7 @@ def _accelerate(*overrides: str) -> None:
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "-m", "vla.train", "experiment=debug", *overrides,
+        "-m", "vla.apps.train", "experiment=debug", *overrides,
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from vla.training.rollout import Episode
+from vla.apps.eval_episodes import EpisodeResult
 
 Z95 = 1.959964  # two-sided 95% normal quantile
 
@@ -23,7 +23,7 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     return max(0.0, center - half), min(1.0, center + half)
 
 
-def summarize(episodes: Sequence[Episode]) -> list[dict[str, Any]]:
+def summarize(episodes: Sequence[EpisodeResult]) -> list[dict[str, Any]]:
     """One row per (task, split) in first-seen order; an "all" row per split when there are several tasks."""
     keys = list(dict.fromkeys((e.task, e.split) for e in episodes))
     tasks = list(dict.fromkeys(e.task for e in episodes))
@@ -112,7 +112,7 @@ def bar_plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def write_video(episode: Episode, path: Path, fps: int, size: int) -> Path:
+def write_video(episode: EpisodeResult, path: Path, fps: int, size: int) -> Path:
     """H.264 mp4 of the episode's frames, upscaled to `size`, instruction and outcome overlaid."""
     import av
     import cv2

@@ -1,11 +1,11 @@
-"""Shared fixtures: a small dataset recorded once per session with the real PickCube env + expert."""
+"""Shared by tests/vla/data and tests/vla/apps: a small dataset recorded once per session (PickCube)."""
 
 import shutil
 from pathlib import Path
 
 import pytest
 
-from vla.data.record import record_dataset
+from vla.apps.record import record_dataset
 
 ENV_ID = "vla/PickCube-v0"
 ENV_KWARGS = {"image_size": 64, "cameras": ["front", "wrist"]}  # small images keep the tests fast

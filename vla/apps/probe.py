@@ -1,6 +1,6 @@
 """Which inputs does a trained policy use? Its loss with each input swapped across the batch.
 
-    python -m vla.training.probe outputs/demo/<run> outputs/demo/touch_cube_slots_1800
+    python -m vla.apps.probe outputs/demo/<run> outputs/demo/touch_cube_slots_1800
 
 For a batch of the dataset, the policy's loss as is, then with one input (the images of each camera,
 the state, the instruction) rolled by one row, so every sample gets another sample's value. An input
@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from vla.apps.eval import load_policy
 from vla.constants import OBS_IMAGES, OBS_STATE, TASK
 from vla.data.memory import InMemoryDataset, load_frames
 
@@ -30,8 +31,6 @@ def swapped_losses(policy: Any, batch: dict[str, Any]) -> dict[str, float]:
 
 
 def probe(policy_path: str, dataset_root: str, num_samples: int = 128, seed: int = 0) -> dict[str, dict]:
-    from vla.eval import load_policy
-
     policy, _ = load_policy(policy_path, None)
     policy.eval()
     frames = load_frames(dataset_root)

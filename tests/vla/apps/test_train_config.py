@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hydra.errors import ConfigCompositionException
 
-from tests.vla.train.conftest import compose_train
-from vla.train import train
+from tests.vla.apps.conftest import compose_train
+from vla.apps.train import train
 from vla.training.validate import ConfigError, validate_train
 
 

@@ -1,7 +1,7 @@
 """A training process for the resume and SIGKILL tests: the real Trainer, checkpoint module and
 DataLoader, with a small MLP policy so the checkpoint mechanism is tested apart from the VLA model.
 
-    python -m tests.vla.train.ckpt_worker RUN_DIR OUT.safetensors --steps 12 [--until 6] [--resume]
+    python -m tests.vla.training.ckpt_worker RUN_DIR OUT.safetensors --steps 12 [--until 6] [--resume]
 """
 
 import argparse

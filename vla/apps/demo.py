@@ -15,21 +15,19 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from vla.apps import eval_report as rep
+from vla.apps.eval import evaluate, load_policy
+from vla.apps.train import prepare_dataset, train
 from vla.config import CONF_DIR
+from vla.training.validate import validate_train
 
 
 def run_demo(cfg: DictConfig) -> dict:
     """Record -> train -> evaluate; returns the evaluation report (with the stage timings added)."""
-    from vla.eval import evaluate, load_policy
-    from vla.train import train
-    from vla.training import report as rep
-    from vla.training import setup
-    from vla.training.validate import validate_train
-
     validate_train(cfg)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    setup.prepare_dataset(cfg)  # records only when the dataset is not there yet
+    prepare_dataset(cfg)  # records only when the dataset is not there yet
     timings["record"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     run_dir = train(cfg)

@@ -6,8 +6,8 @@ from pathlib import Path
 import av
 import pytest
 
-from vla.eval import evaluate, load_policy
-from vla.training.report import wilson_interval
+from vla.apps.eval import evaluate, load_policy
+from vla.apps.eval_report import wilson_interval
 from vla.training.validate import ConfigError
 
 ENV = {"id": "vla/PickCube-v0", "kwargs": {"image_size": 64, "cameras": ["front"]}}

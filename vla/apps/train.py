@@ -1,0 +1,215 @@
+"""`vla train`: imitation training of a policy on a LeRobotDataset, with periodic sim evaluation.
+
+    vla train experiment=debug                       # tiny backbone, a few steps, records its own data
+    vla train dataset.root=outputs/datasets/pick train.steps=5000 backbone=smolvlm2_256m
+    vla train resume=outputs/train/<run>             # continues exactly where the run stopped
+
+The run dir holds checkpoints/ (see vla/checkpoint.py), metrics.jsonl, plots/*.png, eval/step_*/
+(report.md, videos) and, unless wandb.mode=disabled, a wandb run (offline by default).
+
+The app builds what the training library (vla/training/) is handed: the dataset (recorded first when
+dataset.record_if_missing), checked against the env it will be evaluated in; the policy; the sim
+evaluator. vla/training itself knows no env and no policy.
+"""
+
+import fcntl
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import hydra
+from accelerate.utils import set_seed
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+import envs  # noqa: F401  (registers the ids)
+from vla import checkpoint as ckpt
+from vla.apps.eval import evaluate, success_metrics
+from vla.apps.processes import stdlib_start_method
+from vla.apps.record import record_dataset
+from vla.config import CONF_DIR
+from vla.data.dataset import dataset_features, load_stats, make_dataloader
+from vla.data.writer import lock_path
+from vla.logging_utils import RunLogger
+from vla.training import setup
+from vla.training.loop import Trainer
+from vla.training.validate import ConfigError, validate_train
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> Path:
+    """Trains as cfg says; returns the run dir. Reads top to bottom as the table of contents."""
+    resume_from = setup.resume_dir(cfg)
+    if resume_from is not None:  # the run's own settings, except those this command line sets
+        changed = setup.inherit_run_config(cfg, resume_from)
+        if changed:
+            log.warning("resuming with settings that differ from the run's (as given): %s", changed)
+    validate_train(cfg)  # 1. bad values fail here, before any work
+    accelerator = setup.make_accelerator(cfg.train)  # 2. device, mixed precision, processes
+    run_dir = setup.run_dir(cfg, resume_from, accelerator)
+    set_seed(cfg.seed)
+    root = prepare_dataset(cfg)  # 3. data: recorded if asked, checked against the env
+    check_dataset_fits(cfg, dataset_features(root))
+    policy = build_policy(cfg, root, resume_from)  # 4. the policy, fresh or from the checkpoint
+    config = OmegaConf.to_container(cfg, resolve=True)
+    logger = RunLogger(run_dir, cfg.wandb, config) if accelerator.is_main_process else None
+    trainer = Trainer(
+        cfg=OmegaConf.to_container(cfg.train, resolve=True), accelerator=accelerator, policy=policy,
+        make_loader=setup.loader_factory(cfg, root), run_dir=run_dir, config_yaml=OmegaConf.to_yaml(config),
+        logger=logger, evaluate=make_evaluator(cfg, run_dir) if accelerator.is_main_process else None,
+    )  # fmt: skip
+    if resume_from is not None:  # 5. optimiser, schedule, EMA, RNG, data position
+        trainer.resume(resume_from)
+        log.info("resumed from %s at step %d", resume_from, trainer.step)
+    trainer.fit()  # 6. train, checkpoint, evaluate
+    if logger is not None:
+        for plot in logger.close():
+            log.info("plot: %s", plot)
+    log.info("run dir: %s (checkpoint: %s)", run_dir, run_dir / "checkpoints" / "last")
+    return run_dir
+
+
+def prepare_dataset(cfg: DictConfig) -> Path:
+    """The dataset root; records expert demos into it first when dataset.record_if_missing is set.
+
+    Several runs may need the same missing dataset at once (a joblib sweep, `accelerate launch`):
+    one records it under a lock into a temporary folder renamed into place; the others wait for it
+    and then read it. A recording that was killed leaves only its temporary folder, never a half root.
+    """
+    root = Path(cfg.dataset.root)
+    if _has_dataset(root):
+        return root
+    if not cfg.dataset.record_if_missing:
+        raise ConfigError(
+            f"dataset.root={str(root)!r} holds no dataset; record one with "
+            f"`vla record env={_choice('env')} root={root}` or pass dataset.record_if_missing=true"
+        )
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # blocks while another run records this dataset
+        if not _has_dataset(root):  # nobody recorded it while we waited
+            for stale in root.parent.glob(f".tmp-{root.name}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp = root.parent / f".tmp-{root.name}-{os.getpid()}"
+            log.info(
+                "recording %d expert episodes of %s into %s (staged in %s)",
+                cfg.dataset.num_episodes, cfg.env.id, root, tmp.name,
+            )  # fmt: skip
+            record_demos(cfg.env, tmp, cfg.dataset)
+            os.replace(tmp, root)
+            lock_path(tmp).unlink(missing_ok=True)  # the writer's lock file for tmp
+    return root
+
+
+def _has_dataset(root: Path) -> bool:
+    return (root / "meta" / "info.json").exists()
+
+
+def record_demos(env_cfg: Mapping[str, Any], root: Path, data: Mapping[str, Any]) -> None:
+    """Successful scripted-expert episodes; failed attempts are dropped and the next seed is tried.
+
+    One commit at the end: `root` is a staging folder that a killed run throws away (prepare_dataset),
+    so committing along the way buys nothing here, and each commit costs ~0.4 s (lerobot reopens the
+    dataset and reloads every episode's metadata; 300 demos took 36 s with a commit per 10, 26 s
+    with one).
+    """
+    kwargs = dict(OmegaConf.to_container(env_cfg.kwargs, resolve=True)) if env_cfg.get("kwargs") else {}
+    split = kwargs.pop("split", "train")
+    with stdlib_start_method():  # recording workers may start from a joblib sweep job
+        record_dataset(
+            env_cfg.id, root, num_episodes=data["num_episodes"], split=split, seeds=data["seed_base"],
+            env_kwargs=kwargs, num_workers=data["record_workers"], commit_every=data["num_episodes"],
+            commit_every_s=None, video={"vcodec": data["video_codec"]},
+        )  # fmt: skip
+
+
+def check_dataset_fits(cfg: DictConfig, features: Any) -> None:
+    """The dataset must match the env the policy will act in: cameras, image size, state and action dims."""
+    kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True) if cfg.env.get("kwargs") else {}
+    env = gym.make(cfg.env.id, **kwargs)
+    try:
+        pixels = env.observation_space["pixels"]
+        state_dim = env.observation_space["agent_pos"].shape[0]
+        action_dim = env.action_space.shape[0]
+    finally:
+        env.close()
+    where = f"dataset {cfg.dataset.root}"
+    fix = "re-record the dataset with this env config, or choose the env it was recorded with"
+    for cam in features.cameras:
+        if cam not in pixels.spaces:
+            raise ConfigError(
+                f"{where} has camera {cam!r}; env {cfg.env.id} has {list(pixels.spaces)} ({fix})"
+            )
+        h, w = pixels[cam].shape[:2]
+        if tuple(features.image_shapes[cam][1:]) != (h, w):
+            raise ConfigError(
+                f"{where} has {cam} images {features.image_shapes[cam][1:]}, "
+                f"env.kwargs.image_size gives {(h, w)} ({fix})"
+            )
+    if features.action_dim != action_dim or features.state_dim != state_dim:
+        raise ConfigError(
+            f"{where} has action dim {features.action_dim} / state dim {features.state_dim}; "
+            f"env {cfg.env.id} has {action_dim} / {state_dim} ({fix})"
+        )
+
+
+def build_policy(cfg: DictConfig, root: Path, resume_from: Path | None) -> Any:
+    """A fresh VLAPolicy for the dataset, or the resumed checkpoint's (weights, tokenizer, stats)."""
+    # imported here only for start-up speed: transformers takes seconds, and `vla train --help` needs none
+    from policies.vla.policy import VLAPolicy, collect_action_chunks
+
+    if resume_from is not None:
+        return VLAPolicy.from_pretrained(resume_from / ckpt.PRETRAINED)
+    features = dataset_features(root)
+    chunks = None
+    if cfg.tokenizer.type == "fast":  # FAST's BPE is fitted on the dataset's action chunks
+        loader = make_dataloader(root, cfg.policy.chunk_size, 256, shuffle=False)
+        chunks = collect_action_chunks(loader)
+    policy_cfg = OmegaConf.to_container(cfg.policy, resolve=True)
+    policy_cfg.pop("name", None)
+    return VLAPolicy.from_config(
+        policy_cfg, load_stats(root), features.cameras, features.state_dim, features.action_dim, chunks
+    )
+
+
+def make_evaluator(cfg: DictConfig, out_root: Path) -> Any:
+    """(policy, step) -> {"success/<split>": rate}: the sim evaluation run during training."""
+    env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
+    eval_cfg = OmegaConf.to_container(cfg.eval, resolve=True)
+
+    def run(policy: Any, step: int) -> dict[str, float]:
+        report = evaluate(
+            policy, f"step {step}", env_cfg, eval_cfg, out_root / "eval" / ckpt.step_dir_name(step)
+        )
+        return success_metrics(report)
+
+    return run
+
+
+def _choice(group: str) -> str:
+    try:
+        return str(HydraConfig.get().runtime.choices[group])
+    except (ValueError, KeyError):
+        return "<name>"
+
+
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+def _main(cfg: DictConfig) -> None:
+    try:
+        train(cfg)
+    except ConfigError as err:  # the message names the key and the fix: no traceback needed
+        sys.exit(f"vla train: config error: {err}")
+
+
+def main() -> None:
+    _main()
+
+
+if __name__ == "__main__":  # `accelerate launch -m vla.apps.train ...` (multi-process) runs this module
+    main()
