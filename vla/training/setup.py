@@ -9,7 +9,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, broadcast_object_list
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from vla import checkpoint as ckpt
@@ -55,8 +58,6 @@ def inherit_run_config(cfg: DictConfig, resume_from: Path) -> list[str]:
 
 def _command_line_keys() -> list[str] | None:
     """Keys (or config groups) this invocation overrode; None outside a Hydra app (all given)."""
-    from hydra.core.hydra_config import HydraConfig
-
     if not HydraConfig.initialized():
         return None
     return [o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task]
@@ -90,20 +91,13 @@ def run_dir(cfg: DictConfig, resume_from: Path | None, accelerator: Accelerator 
         return Path(cfg.run_dir)
     if resume_from is not None:
         return resume_from.parent.parent  # <run>/checkpoints/step_N
-    from hydra.core.hydra_config import HydraConfig
-
     path = [str(HydraConfig.get().runtime.output_dir)]
     if accelerator is not None and accelerator.num_processes > 1:
-        from accelerate.utils import broadcast_object_list
-
         broadcast_object_list(path, from_process=0)
     return Path(path[0])
 
 
 def make_accelerator(train_cfg: Mapping[str, Any]) -> Accelerator:
-    import torch
-    from accelerate.utils import DataLoaderConfiguration
-
     if train_cfg["mixed_precision"] == "fp16" and (train_cfg["cpu"] or not torch.cuda.is_available()):
         raise ConfigError("train.mixed_precision=fp16 needs a GPU (fix: `train.mixed_precision=no` or bf16)")
     world = int(os.environ.get("WORLD_SIZE", "1"))  # set by `accelerate launch` / torchrun
