@@ -9,7 +9,9 @@ Common to every task:
   (shoulder_pan, shoulder_lift, elbow_flex, wrist_flex, wrist_roll, gripper); radians, except the
   gripper: the opening of each finger in metres. low = (-2.0, -1.8, -0.4, -2.0, -2.8, 0.0),
   high = (2.0, 1.8, 2.8, 2.0, 2.8, 0.035). Finite values outside the box are clipped; a wrong
-  shape or NaN/inf raises ValueError. Control at 10 Hz (20 physics substeps of 5 ms).
+  shape or NaN/inf raises ValueError. One action per control step at `control_hz` (default 10 Hz;
+  30 matches the SO-101 and LeRobot's datasets); the physics runs 5 ms steps at every rate (20 per
+  control step at 10 Hz; 7, 6, 7 in turn at 30 Hz: envs/tabletop/clock.py).
 - Observation Space: `Dict(pixels=Dict(<camera>: Box(0, 255, (S, S, 3), uint8)),
   agent_pos=Box(-inf, inf, (6,), float32))`: RGB images of the requested cameras ("front": the
   table seen from the front right, "wrist": on the hand, looking along the fingers) and the
@@ -18,7 +20,9 @@ Common to every task:
 - Rewards: sparse, 1.0 on the step that succeeds, else 0.0.
 - Starting State: arm at a home pose (+-0.03 rad noise per arm joint), fingers open; objects at
   random reachable positions (0.12-0.235 m from the base), cube yaws +-0.8 rad, colours random.
-- Episode End: terminated on success; truncated by the registered TimeLimit (see envs/__init__.py).
+- Episode End: terminated on success; truncated once `time_limit_s` seconds of simulated time have
+  passed, i.e. after round(time_limit_s * control_hz) steps (each id registers its own limit in
+  envs/__init__.py: 5 s is 50 steps at 10 Hz, 150 at 30 Hz); `time_limit_s=None`: never.
 """
 
 import os
@@ -30,7 +34,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from envs.tabletop import instructions, scene
+from envs.tabletop import clock, instructions, scene
 from envs.tabletop.rendering import Cameras
 from envs.tabletop.scripted import make_expert
 
@@ -40,7 +44,11 @@ _HOME_NOISE = 0.03  # rad, uniform per arm joint at reset
 class TabletopEnv(gym.Env):
     """Base class; see a task file (e.g. pick_cube.py) for the documented spaces and rewards."""
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": scene.CONTROL_HZ}
+    # render_fps: the class's default rate; an instance's metadata says its own control_hz
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": ["rgb_array"],
+        "render_fps": clock.DEFAULT_CONTROL_HZ,
+    }
     task_name: ClassVar[str] = ""
     n_cubes: ClassVar[int] = 3
     n_bowls: ClassVar[int] = 0
@@ -55,8 +63,17 @@ class TabletopEnv(gym.Env):
         multisample: bool = False,
         render_mode: str | None = None,
         render_size: int = 256,
+        control_hz: int = clock.DEFAULT_CONTROL_HZ,
+        time_limit_s: float | None = None,
     ) -> None:
         instructions.check_split(split)
+        self.control_hz = clock.check_control_hz(control_hz)
+        # the env truncates itself: a registered TimeLimit counts fixed steps, which cannot follow control_hz
+        self.max_episode_steps = (
+            None if time_limit_s is None else clock.episode_steps(time_limit_s, self.control_hz)
+        )
+        self.metadata = {**self.metadata, "render_fps": self.control_hz}  # the fps recordings and videos get
+        self._elapsed_steps = 0
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode={render_mode!r} is not supported; use None or 'rgb_array'")
         if not cameras:
@@ -107,15 +124,19 @@ class TabletopEnv(gym.Env):
         self._setup_episode(self.combo, rng)
         mujoco.mj_forward(self.model, self.data)
         self._expert = None
+        self._elapsed_steps = 0
         return self._obs(), self._info(False)
 
     def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
         action = self._check_action(action)
         self.data.ctrl[:] = np.append(action, action[5])  # the mirror finger follows the gripper command
-        for _ in range(scene.SUBSTEPS):
+        for _ in range(clock.physics_steps(self.control_hz, self._elapsed_steps)):
             mujoco.mj_step(self.model, self.data)
+        self._elapsed_steps += 1
         success = bool(self._is_success())
-        return self._obs(), float(success), success, False, self._info(success)
+        # as gymnasium's TimeLimit: truncated from the limit's step on, success or not
+        truncated = self.max_episode_steps is not None and self._elapsed_steps >= self.max_episode_steps
+        return self._obs(), float(success), success, truncated, self._info(success)
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
@@ -142,7 +163,7 @@ class TabletopEnv(gym.Env):
         """The scripted expert's action (6,) float32 for the current state."""
         state = self.privileged_state()
         if self._expert is None:
-            self._expert = make_expert(self.task_name, state)
+            self._expert = make_expert(self.task_name, state, self.control_hz)
         return self._expert.act(self.joint_pos(), state)
 
     def joint_pos(self) -> np.ndarray:

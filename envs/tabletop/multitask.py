@@ -2,10 +2,12 @@
 
 ## Description
 Wraps one env per task (built on first use) and delegates to the sampled one, so the spaces,
-instruction and expert are that task's. `reset(options={"task": "PickCube"})` picks a task.
+instruction and expert are that task's. `reset(options={"task": "PickCube"})` picks a task. Every
+keyword argument (`control_hz`, `time_limit_s`, `split`, ...) goes to each task env.
 
 ## Action Space
-As every tabletop task: `Box(low, high, (6,), float32)` absolute joint targets (envs/tabletop/base.py).
+As every tabletop task: `Box(low, high, (6,), float32)` absolute joint targets (envs/tabletop/base.py),
+one per control step at `control_hz` (default 10 Hz; 30 matches the SO-101).
 
 ## Observation Space
 As every tabletop task: `{"pixels": {camera: (S, S, 3) uint8}, "agent_pos": (6,) float32}`.
@@ -17,8 +19,9 @@ The sampled task's: sparse, 1.0 on success.
 The sampled task's; `env.unwrapped.task_name` says which task it is.
 
 ## Episode End
-The sampled task's success; truncated after 80 steps (the longest task limit). The per-task
-limits are not applied here: evaluation code that wants them reads `TASK_MAX_STEPS`.
+The sampled task's success; truncated after 8 s, the longest task's limit (80 steps at 10 Hz, 240
+at 30 Hz). The per-task limits are not applied here: evaluation code that wants them reads
+`envs.max_episode_steps(task_id, env_kwargs)`.
 """
 
 from typing import Any, ClassVar
@@ -27,10 +30,10 @@ import gymnasium as gym
 import numpy as np
 
 from envs.tabletop.base import TabletopEnv
+from envs.tabletop.clock import DEFAULT_CONTROL_HZ
 from envs.tabletop.pick_cube import PickCubeEnv
 from envs.tabletop.place_in_bowl import PlaceInBowlEnv
 from envs.tabletop.push_cube import PushCubeEnv
-from envs.tabletop.scene import CONTROL_HZ
 from envs.tabletop.slide_cube import SlideCubeEnv
 from envs.tabletop.stack_cube import StackCubeEnv
 from envs.tabletop.touch_cube import TouchCubeEnv
@@ -42,7 +45,7 @@ TASKS: dict[str, type[TabletopEnv]] = {
 
 
 class MultiTaskEnv(gym.Env):
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": DEFAULT_CONTROL_HZ}
 
     def __init__(self, tasks: tuple[str, ...] | list[str] | None = None, **kwargs: Any) -> None:
         self.tasks = tuple(tasks or TASKS)
@@ -55,6 +58,7 @@ class MultiTaskEnv(gym.Env):
         self._current = self._env(self.tasks[0])
         self.observation_space = self._current.observation_space
         self.action_space = self._current.action_space
+        self.metadata = self._current.metadata  # render_fps: the task envs' control_hz
 
     def _env(self, task: str) -> TabletopEnv:
         if task not in self._envs:
@@ -68,6 +72,14 @@ class MultiTaskEnv(gym.Env):
     @property
     def task_description(self) -> str:
         return self._current.task_description
+
+    @property
+    def control_hz(self) -> int:
+        return self._current.control_hz
+
+    @property
+    def max_episode_steps(self) -> int | None:
+        return self._current.max_episode_steps
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)

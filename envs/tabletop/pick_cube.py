@@ -6,7 +6,8 @@ names one. The others are distractors.
 
 ## Action Space
 `Box(low, high, (6,), float32)`: absolute joint targets in SO-101 order; radians, the gripper in
-metres of finger opening. Limits, clipping and errors as in envs/tabletop/base.py. 10 Hz.
+metres of finger opening. Limits, clipping and errors as in envs/tabletop/base.py. One action per
+step at `control_hz` (default 10 Hz; 30 matches the SO-101 and LeRobot's datasets).
 
 ## Observation Space
 `{"pixels": {camera: (S, S, 3) uint8}, "agent_pos": (6,) float32}` (see envs/tabletop/base.py).
@@ -23,7 +24,7 @@ then a three-way choice the language decides (the `make demo` task).
 
 ## Episode End
 Terminates on success: the instructed cube's centre is >= 7 cm above the table (lifted 5.5 cm).
-Truncated after 50 steps (5 s).
+Truncated after 5 s: 50 steps at 10 Hz, 150 at 30 Hz.
 """
 
 from typing import Any

@@ -6,7 +6,8 @@ names one cube and one bowl; the others are distractors.
 
 ## Action Space
 `Box(low, high, (6,), float32)`: absolute joint targets in SO-101 order; radians, the gripper in
-metres of finger opening. Limits, clipping and errors as in envs/tabletop/base.py. 10 Hz.
+metres of finger opening. Limits, clipping and errors as in envs/tabletop/base.py. One action per
+step at `control_hz` (default 10 Hz; 30 matches the SO-101 and LeRobot's datasets).
 
 ## Observation Space
 `{"pixels": {camera: (S, S, 3) uint8}, "agent_pos": (6,) float32}` (see envs/tabletop/base.py).
@@ -20,7 +21,8 @@ from every bowl centre; positions, yaws and colours random per seed.
 
 ## Episode End
 Terminates on success: the instructed cube lies inside the instructed bowl (centre within 3.8 cm
-of the bowl's axis, below the rim) and no finger touches it. Truncated after 80 steps (8 s).
+of the bowl's axis, below the rim) and no finger touches it. Truncated after 8 s: 80 steps at
+10 Hz, 240 at 30 Hz.
 """
 
 from typing import Any

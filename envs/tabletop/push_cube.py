@@ -7,7 +7,8 @@ and zones are distractors. The cube must be pushed: it starts 8-15 cm from its z
 
 ## Action Space
 `Box(low, high, (6,), float32)`: absolute joint targets in SO-101 order; radians, the gripper in
-metres of finger opening. Limits, clipping and errors as in envs/tabletop/base.py. 10 Hz.
+metres of finger opening. Limits, clipping and errors as in envs/tabletop/base.py. One action per
+step at `control_hz` (default 10 Hz; 30 matches the SO-101 and LeRobot's datasets).
 
 ## Observation Space
 `{"pixels": {camera: (S, S, 3) uint8}, "agent_pos": (6,) float32}` (see envs/tabletop/base.py).
@@ -21,7 +22,7 @@ pushing path; positions, yaws and colours random per seed.
 
 ## Episode End
 Terminates on success: the instructed cube's centre is within 4 cm of its zone's centre, the cube
-resting on the table. Truncated after 80 steps (8 s).
+resting on the table. Truncated after 8 s: 80 steps at 10 Hz, 240 at 30 Hz.
 """
 
 from collections.abc import Callable

@@ -13,6 +13,8 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from envs.tabletop.clock import TIMESTEP  # 5 ms at every control rate (envs/tabletop/clock.py)
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 ARM_XML = ASSETS / "so101_arm.xml"
 
@@ -23,10 +25,6 @@ JOINT_LOW = np.array([-2.0, -1.8, -0.4, -2.0, -2.8, 0.0], dtype=np.float32)
 JOINT_HIGH = np.array([2.0, 1.8, 2.8, 2.0, 2.8, 0.035], dtype=np.float32)
 # Folded over the base, gripper pointing down ~8 cm above the table at x = 9 cm, fingers open.
 HOME_QPOS = np.array([0.0, -0.35, 2.25, 1.24, 0.0, 0.03], dtype=np.float32)
-
-TIMESTEP = 0.005  # s; 20 substeps per control step -> 10 Hz control
-CONTROL_HZ = 10
-SUBSTEPS = round(1.0 / (CONTROL_HZ * TIMESTEP))
 
 CUBE_HALF = 0.015  # 3 cm cubes; the gripper opens to 7 cm
 BOWL_RADIUS = 0.048  # inner radius of a bowl's wall ring

@@ -6,7 +6,11 @@ joints, so the ROS bridge can run it in another process. The expert owns an arm-
 
 A plan is a list of `Waypoint`s, each a target for the grasp site (recomputed every step from the
 live state, so the expert corrects for a cube that moved), a gripper command, and a rule for when
-it is reached. The commanded site moves at most `speed` metres per control step towards it.
+it is reached. The commanded site moves at most `speed` metres per plan step towards it.
+
+Plans are written in steps of PLAN_HZ (10 Hz: speeds in metres per 0.1 s, waits in 0.1 s steps);
+the expert of a `control_hz` env scales them, so an episode lasts as many seconds at any rate (3x
+the steps at 30 Hz). At 10 Hz the scale is exactly 1: the frozen 10 Hz trajectories are unchanged.
 
 Each task module writes its plan with the helpers here and registers it (`register_plan`), so this
 module imports no task: a task imports it, never the other way round. A process without the env
@@ -19,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.tabletop.clock import DEFAULT_CONTROL_HZ, check_control_hz
 from envs.tabletop.ik import ArmIK
 from envs.tabletop.scene import CUBE_HALF
 
@@ -26,7 +31,10 @@ State = dict[str, Any]
 OPEN, CLOSED = 0.03, 0.0  # gripper targets (m per finger): 6 cm gap open; closed squeezes a cube
 SAFE_Z = 0.09  # grasp-site height for moving over the table (a carried cube clears bowls and cubes)
 GRASP_Z = CUBE_HALF + 0.002  # pads centred on the cube, fingertips ~3 mm above the table
-_YAW_STEP = 0.35  # rad per control step
+_YAW_STEP = 0.35  # rad per plan step (3.5 rad/s)
+PLAN_HZ = (
+    10  # the rate plans are written for: `speed`, `min_steps`, `max_steps` and _YAW_STEP count its steps
+)
 
 
 @dataclass
@@ -35,9 +43,9 @@ class Waypoint:
     target: Callable[[State, np.ndarray], np.ndarray]  # (state, measured site pos) -> site target (3,)
     gripper: float
     tol: float = 0.012  # m: reached when the measured site is this close
-    min_steps: int = 1
+    min_steps: int = 1  # plan steps (0.1 s each), scaled to the control rate like max_steps
     max_steps: int = 25  # give up waiting and go on (a blocked arm never stalls the plan)
-    speed: float = 0.05  # m per control step (0.5 m/s at 10 Hz)
+    speed: float = 0.05  # m per plan step (0.5 m/s)
     # also wait until the measured gripper is "closed" (on a cube) or "open": a slow or rate-limited
     # gripper (a real arm behind the bridge's safety layer) must not be lifted before it holds
     wait_gripper: str | None = None
@@ -146,10 +154,13 @@ def push_yaw(state: State, name: str, goal_xy: np.ndarray) -> float:
 
 
 class ScriptedExpert:
-    """`act(joint_pos, state) -> (6,)` follows `plan`, one waypoint after the other."""
+    """`act(joint_pos, state) -> (6,)` follows `plan`, one waypoint after the other; called once per
+    control step of a `control_hz` env."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, control_hz: int = DEFAULT_CONTROL_HZ) -> None:
+        self.control_hz = check_control_hz(control_hz)
         self.plan, self.ik = plan, ArmIK()
+        self._per_step = PLAN_HZ / self.control_hz  # of a plan step's motion per control step: 1/3 at 30 Hz
         self.index, self.steps_in_phase = 0, 0
         self._cmd: np.ndarray | None = None  # commanded site position (3,)
         self._yaw_cmd = 0.0
@@ -176,15 +187,16 @@ class ScriptedExpert:
             target = wp.target(state, ee)
         step = target - self._cmd
         norm = float(np.linalg.norm(step))
-        self._cmd = self._cmd + (step * (wp.speed / norm) if norm > wp.speed else step)
-        self._yaw_cmd += float(np.clip(wrap(self.plan.yaw - self._yaw_cmd), -_YAW_STEP, _YAW_STEP))
+        speed, yaw_step = wp.speed * self._per_step, _YAW_STEP * self._per_step
+        self._cmd = self._cmd + (step * (speed / norm) if norm > speed else step)
+        self._yaw_cmd += float(np.clip(wrap(self.plan.yaw - self._yaw_cmd), -yaw_step, yaw_step))
         self._seed = self.ik.solve(self._seed, self._cmd, self._yaw_cmd)
         return np.append(self._seed, wp.gripper).astype(np.float32)  # (6,)
 
     def _reached(self, wp: Waypoint, target: np.ndarray, ee: np.ndarray, gripper: float) -> bool:
-        if self.steps_in_phase < wp.min_steps:
+        if self.steps_in_phase < self._control_steps(wp.min_steps):
             return False
-        if self.steps_in_phase >= wp.max_steps:
+        if self.steps_in_phase >= self._control_steps(wp.max_steps):
             return True
         # a 3 cm cube stops the fingers at 15 mm; above that they are still closing
         if wp.wait_gripper == "closed" and gripper > CUBE_HALF + 0.003:
@@ -192,6 +204,10 @@ class ScriptedExpert:
         if wp.wait_gripper == "open" and gripper < OPEN - 0.004:
             return False
         return float(np.linalg.norm(target - ee)) < wp.tol
+
+    def _control_steps(self, plan_steps: int) -> int:
+        """Control steps lasting as long as `plan_steps` plan steps (3x at 30 Hz; at least 1)."""
+        return max(1, round(plan_steps / self._per_step))
 
 
 PlanFn = Callable[[State], Plan]
@@ -210,11 +226,14 @@ def register_plan(task_name: str) -> Callable[[PlanFn], PlanFn]:
     return register
 
 
-def make_expert(task_name: str, privileged_state: State) -> ScriptedExpert:
-    """The scripted expert of `task_name` for the episode described by `privileged_state`."""
+def make_expert(
+    task_name: str, privileged_state: State, control_hz: int = DEFAULT_CONTROL_HZ
+) -> ScriptedExpert:
+    """The scripted expert of `task_name` for the episode described by `privileged_state`, acting once
+    per control step at `control_hz` (the env's rate; the bridge calls it at 10 Hz)."""
     if task_name not in PLANS:
         raise ValueError(
             f"no expert for task {task_name!r}; experts exist for {sorted(PLANS)} "
             "(import envs.tabletop.expert to register every task of the suite)"
         )
-    return ScriptedExpert(PLANS[task_name](privileged_state))
+    return ScriptedExpert(PLANS[task_name](privileged_state), control_hz)

@@ -7,7 +7,8 @@ robot (-x). The other cube is a distractor.
 
 ## Action Space
 `Box(low, high, (6,), float32)`: absolute joint targets in SO-101 order; radians, the gripper in
-metres of finger opening. Limits, clipping and errors as in envs/tabletop/base.py. 10 Hz.
+metres of finger opening. Limits, clipping and errors as in envs/tabletop/base.py. One action per
+step at `control_hz` (default 10 Hz; 30 matches the SO-101 and LeRobot's datasets).
 
 ## Observation Space
 `{"pixels": {camera: (S, S, 3) uint8}, "agent_pos": (6,) float32}` (see envs/tabletop/base.py).
@@ -21,7 +22,7 @@ direction stays in reach, the distractor off that path; yaws and colours random 
 
 ## Episode End
 Terminates on success: the instructed cube has moved >= 7 cm along the instructed direction and
-rests on the table. Truncated after 60 steps (6 s).
+rests on the table. Truncated after 6 s: 60 steps at 10 Hz, 180 at 30 Hz.
 """
 
 from typing import Any

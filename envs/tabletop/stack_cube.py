@@ -6,7 +6,8 @@ cube to move and the cube to put it on; the third cube is a distractor.
 
 ## Action Space
 `Box(low, high, (6,), float32)`: absolute joint targets in SO-101 order; radians, the gripper in
-metres of finger opening. Limits, clipping and errors as in envs/tabletop/base.py. 10 Hz.
+metres of finger opening. Limits, clipping and errors as in envs/tabletop/base.py. One action per
+step at `control_hz` (default 10 Hz; 30 matches the SO-101 and LeRobot's datasets).
 
 ## Observation Space
 `{"pixels": {camera: (S, S, 3) uint8}, "agent_pos": (6,) float32}` (see envs/tabletop/base.py).
@@ -20,7 +21,7 @@ Home pose with noise; three 3 cm cubes >= 7 cm apart at random reachable positio
 ## Episode End
 Terminates on success: the instructed cube rests on the base cube (centres within 1.5 cm
 horizontally, one cube height above it, the base cube on the table) and no finger touches it.
-Truncated after 80 steps (8 s).
+Truncated after 8 s: 80 steps at 10 Hz, 240 at 30 Hz.
 """
 
 from typing import Any

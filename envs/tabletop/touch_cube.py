@@ -6,7 +6,8 @@ names one. Touching a distractor does not count.
 
 ## Action Space
 `Box(low, high, (6,), float32)`: absolute joint targets in SO-101 order; radians, the gripper in
-metres of finger opening. Limits, clipping and errors as in envs/tabletop/base.py. 10 Hz.
+metres of finger opening. Limits, clipping and errors as in envs/tabletop/base.py. One action per
+step at `control_hz` (default 10 Hz; 30 matches the SO-101 and LeRobot's datasets).
 
 ## Observation Space
 `{"pixels": {camera: (S, S, 3) uint8}, "agent_pos": (6,) float32}` (see envs/tabletop/base.py).
@@ -18,7 +19,8 @@ Sparse: 1.0 on the step that succeeds, else 0.0.
 Home pose with noise; three 3 cm cubes >= 7 cm apart at random reachable positions and yaws.
 
 ## Episode End
-Terminates on success: a finger is in contact with the instructed cube. Truncated after 40 steps.
+Terminates on success: a finger is in contact with the instructed cube. Truncated after 4 s: 40
+steps at 10 Hz, 120 at 30 Hz.
 """
 
 from typing import Any

@@ -6,7 +6,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs.tabletop.scene import CONTROL_HZ, JOINTS
+from envs.tabletop.clock import DEFAULT_CONTROL_HZ
+from envs.tabletop.scene import JOINTS
 from vla.constants import SO101_JOINTS
 
 
@@ -31,7 +32,7 @@ def test_check_env(env_id: str) -> None:
         assert obs["pixels"]["front"].std() > 5  # a real picture, not a blank buffer
         assert info["is_success"] is False and info["task_description"] == env.unwrapped.task_description
         assert env.unwrapped.task_description  # a non-empty instruction
-        assert env.metadata["render_fps"] == CONTROL_HZ == 10
+        assert env.metadata["render_fps"] == DEFAULT_CONTROL_HZ == 10
         assert env.render().shape == (64, 64, 3)
     finally:
         env.close()

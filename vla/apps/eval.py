@@ -15,11 +15,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-import envs  # noqa: F401  (registers the ids that gym.spec reads)
+import envs  # registers the ids; knows their step limits
 from policies.base import Policy
 from policies.registry import POLICIES, make_policy
 from vla.apps import eval_report as rep
@@ -27,7 +26,7 @@ from vla.apps.eval_episodes import Actor, EpisodeResult, make_vector_env, run_ep
 from vla.config import CONF_DIR
 from vla.training.validate import ConfigError, validate_eval
 
-DEFAULT_MAX_STEPS = 200  # used only when neither eval.max_steps nor the env's registration sets a limit
+DEFAULT_MAX_STEPS = 200  # used only when neither eval.max_steps nor the env (its kwargs) sets a limit
 
 
 def load_policy(policy_path: str | None, policy_name: str | None) -> tuple[Policy | None, str]:
@@ -58,7 +57,8 @@ def evaluate(
     env_id, kwargs = env_cfg["id"], dict(env_cfg.get("kwargs") or {})
     out_dir = Path(out_dir)
     seeds = [int(eval_cfg["seed_base"]) + i for i in range(int(eval_cfg["n_episodes"]))]
-    max_steps = eval_cfg["max_steps"] or gym.spec(env_id).max_episode_steps or DEFAULT_MAX_STEPS
+    # the env's own limit follows its kwargs (tabletop: time_limit_s x control_hz), not the registration
+    max_steps = eval_cfg["max_steps"] or envs.max_episode_steps(env_id, kwargs) or DEFAULT_MAX_STEPS
     n_envs = min(int(eval_cfg["n_envs"]), len(seeds))
     single_task = "" if "MultiTask" in env_id else env_id.split("/")[-1].rsplit("-v", 1)[0]
     episodes: list[EpisodeResult] = []
