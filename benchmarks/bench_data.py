@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import markdown_table, write_section
+from vla.apps.record import record_dataset
 from vla.data import writer
 from vla.data.dataset import make_dataloader
 from vla.data.meta import dataset_features
-from vla.data.record import record_dataset
 
 ENV_ID = "vla/PickCube-v0"
 VIDEO = "video: lerobot LeRobotDataset + torch DataLoader (baseline)"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import markdown_table, write_section
-from policies.vla_policy import VLAPolicy, fake_observation, observation_to_batch
+from policies.vla.policy import VLAPolicy, fake_observation, observation_to_batch
 from vla.data.normalize import compute_stats
 
 CAMERAS = ("front", "wrist")  # the default; --cameras front measures the demo preset

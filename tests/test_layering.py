@@ -2,7 +2,7 @@
 
     vla/apps/             the apps: the only place where envs, policies and libraries meet
     policies/             controllers behind one interface; may use the libraries
-    vla/data, vla/model, vla/training, vla/{checkpoint,config,constants,logging_utils}.py: the libraries
+    vla/data, vla/model, vla/training, vla/{checkpoint,config,constants,logging_utils,runtime}.py: libraries
     envs/                 Gymnasium envs; know nothing of vla/ or policies/
 
 Reads every module's source, imports inside functions included (a lazy import must not hide an arrow
@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY_PACKAGES = ("vla.data", "vla.model", "vla.training")
-LIBRARY_MODULES = ("vla", "vla.checkpoint", "vla.config", "vla.constants", "vla.logging_utils")
+LIBRARY_MODULES = ("vla", "vla.checkpoint", "vla.config", "vla.constants", "vla.logging_utils", "vla.runtime")
 APPS, BRIDGE, CLI = "vla.apps", "vla.bridge", "vla.cli"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from vla import runtime
 from vla.apps import eval_report as rep
 from vla.apps.eval import evaluate, load_policy
 from vla.apps.train import prepare_dataset, train
@@ -65,6 +66,7 @@ def _summary(report: dict, run_dir: Path, table: str) -> str:
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
+    runtime.configure(cfg.runtime)
     run_demo(cfg)
 
 

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 import envs  # registers the ids; knows their step limits
 from policies.base import Policy
 from policies.registry import POLICIES, make_policy
+from vla import runtime
 from vla.apps import eval_report as rep
 from vla.apps.eval_episodes import Actor, EpisodeResult, make_vector_env, run_episodes
 from vla.config import CONF_DIR
@@ -133,6 +134,7 @@ def success_metrics(report: Mapping[str, Any]) -> dict[str, float]:
 
 @hydra.main(config_path=CONF_DIR, config_name="eval", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
+    runtime.configure(cfg.runtime)
     validate_eval(cfg)
     policy, label = load_policy(cfg.policy_path, cfg.policy_name)
     out_dir = cfg.output_dir or hydra.core.hydra_config.HydraConfig.get().runtime.output_dir

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vla import runtime
 from vla.apps.rollout import env_features, make_env, make_rollout_policy, rollout
 from vla.data import meta
 from vla.data.writer import DEFAULT_REPO_ID, Episode, EpisodeWriter
@@ -230,6 +231,7 @@ def main() -> None:
     @hydra.main(config_path=CONF_DIR, config_name="record", version_base="1.3")
     def _app(cfg: DictConfig) -> None:
         signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+        runtime.configure(cfg.runtime)  # recording workers inherit it (a policy=vla rollout runs torch)
         c = OmegaConf.to_container(cfg, resolve=True)
         root = Path(c["root"]).expanduser().resolve()
         try:

@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import envs  # noqa: F401  (registers the ids)
 from vla import checkpoint as ckpt
+from vla import runtime
 from vla.apps.eval import evaluate, success_metrics
 from vla.apps.processes import stdlib_start_method
 from vla.apps.record import record_dataset
@@ -201,6 +202,7 @@ def _choice(group: str) -> str:
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
+    runtime.configure(cfg.runtime)
     try:
         train(cfg)
     except ConfigError as err:  # the message names the key and the fix: no traceback needed

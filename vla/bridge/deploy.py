@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from policies.base import Policy
 from policies.registry import make_policy
+from vla import runtime
 from vla.bridge.io import BridgeIO
 from vla.bridge.runner import Runner, RunnerConfig
 from vla.bridge.safety import SafetyConfig, SafetyLayer
@@ -76,6 +77,7 @@ def build_runner(cfg: DictConfig, policy: Policy | None = None) -> Runner:
 
 def run(cfg: DictConfig, policy: Policy | None = None) -> Runner:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    runtime.configure(cfg.runtime)  # leaves a core to the control loop and the robot's own processes
     runner = build_runner(cfg, policy)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     log.info(

@@ -2,6 +2,7 @@
 exactly, evaluate in the sim, and evaluate the checkpoint twice with the same seeds."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,7 +85,9 @@ def test_cli_resume_takes_the_run_settings_without_repeating_overrides(
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    warned = [line for line in (proc.stdout + proc.stderr).splitlines() if "differ from the run's" in line]
+    output = proc.stdout + proc.stderr
+    assert re.search(r"threads: torch \d+ of \d+ cores \(runtime.torch_threads=auto", output)  # at start-up
+    warned = [line for line in output.splitlines() if "differ from the run's" in line]
     assert len(warned) == 1 and "train.eval_at_end" in warned[0]  # given here, and true in the run
     assert "train.steps" not in warned[0] and "dataset" not in warned[0]
     name = f"{ckpt.CHECKPOINTS}/step_000004/pretrained/model.safetensors"
