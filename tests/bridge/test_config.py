@@ -34,7 +34,7 @@ def test_qos_is_explicit_reliable_for_state_and_commands_best_effort_for_images(
 
 
 def test_a_reliable_reader_matches_a_reliable_writer_but_never_a_best_effort_one() -> None:
-    """What RELIABILITY.md warns about, on real DDS: why state and commands must both be RELIABLE."""
+    """What docs/deploy.md (QoS) warns about, on real DDS: why state and commands must both be RELIABLE."""
     domain = harness.fresh_domain()
     sub, pub = dds.Node(domain), dds.Node(domain)
     reader = sub.reader("/joint_states", dds.JointState, dds.QosSpec("reliable"))

@@ -1,7 +1,7 @@
 """Training plumbing from a `vla train` config: resume point and settings, run dir, accelerator, data loader.
 
 No env and no policy: the train app (vla/apps/train.py) builds those, and checks the dataset against
-the env, before the first optimiser step (RELIABILITY.md fault 15).
+the env, before the first optimiser step (docs/reliability.md, fault 15).
 """
 
 import os
