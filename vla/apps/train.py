@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,13 @@ import gymnasium as gym
 import hydra
 from accelerate.utils import set_seed
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 import envs  # noqa: F401  (registers the ids)
 from vla import checkpoint as ckpt
 from vla import runtime
+from vla.apps import run_status
 from vla.apps.eval import evaluate, success_metrics
 from vla.apps.processes import stdlib_start_method
 from vla.apps.record import record_dataset
@@ -60,16 +63,23 @@ def train(cfg: DictConfig) -> Path:
     policy = build_policy(cfg, root, resume_from)  # 4. the policy, fresh or from the checkpoint
     config = OmegaConf.to_container(cfg, resolve=True)
     logger = RunLogger(run_dir, cfg.wandb, config) if accelerator.is_main_process else None
+    evaluator = run_status.Stopwatch(make_evaluator(cfg, run_dir)) if accelerator.is_main_process else None
     trainer = Trainer(
         cfg=OmegaConf.to_container(cfg.train, resolve=True), accelerator=accelerator, policy=policy,
         make_loader=setup.loader_factory(cfg, root), run_dir=run_dir, config_yaml=OmegaConf.to_yaml(config),
-        logger=logger, evaluate=make_evaluator(cfg, run_dir) if accelerator.is_main_process else None,
+        logger=logger, evaluate=evaluator,
     )  # fmt: skip
     if resume_from is not None:  # 5. optimiser, schedule, EMA, RNG, data position
         trainer.resume(resume_from)
         log.info("resumed from %s at step %d", resume_from, trainer.step)
+    first_step, t0 = trainer.step, time.perf_counter()
     trainer.fit()  # 6. train, checkpoint, evaluate
-    if logger is not None:
+    if logger is not None:  # 7. size and throughput, for `vla sweep report`
+        samples = cfg.train.batch_size * accelerator.num_processes
+        summary = run_status.train_summary(
+            policy, trainer.step - first_step, samples, time.perf_counter() - t0, evaluator.seconds
+        )
+        logger.log(trainer.step, summary, split=run_status.SUMMARY_SPLIT)
         for plot in logger.close():
             log.info("plot: %s", plot)
     log.info("run dir: %s (checkpoint: %s)", run_dir, run_dir / "checkpoints" / "last")
@@ -203,10 +213,14 @@ def _choice(group: str) -> str:
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
     runtime.configure(cfg.runtime)
-    try:
-        train(cfg)
-    except ConfigError as err:  # the message names the key and the fix: no traceback needed
-        sys.exit(f"vla train: config error: {err}")
+    # <job dir>/status.json: running, then done or failed with the error (vla sweep report reads it)
+    with run_status.recorded(HydraConfig.get().runtime.output_dir) as status:
+        try:
+            status["run_dir"] = str(train(cfg))
+        except ConfigError as err:  # the message names the key and the fix: no traceback needed
+            if HydraConfig.get().mode == RunMode.MULTIRUN:
+                raise  # Hydra records this job as failed and runs the others; sys.exit would end the sweep
+            sys.exit(f"vla train: config error: {err}")
 
 
 def main() -> None:
