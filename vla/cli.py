@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("vla.apps.train", "main", "train a policy by imitation (Hydra)"),
     "eval": ("vla.apps.eval", "main", "evaluate a checkpoint or registered policy in simulation (Hydra)"),
     "demo": ("vla.apps.demo", "main", "record, train, evaluate on the embedded default, end to end"),
+    "sweep": ("vla.apps.sweep_report", "main", "report a Hydra sweep: `report DIR` (report.md, .csv, plots)"),
     "deploy": ("vla.bridge.deploy", "main", "run a policy on a ROS 2 robot through the safety layer (Hydra)"),
     "sim-robot": ("vla.bridge.sim_robot", "main", "serve a tabletop env as a ROS 2 robot (Hydra)"),
 }
@@ -33,6 +34,7 @@ def _usage() -> str:
         "  vla train experiment=debug                    # smoke run: tiny model, 4 steps, 1 eval episode",
         "  vla eval policy_path=outputs/train/<run> eval.n_episodes=10",
         "  vla eval policy_name=expert env=pick_cube",
+        "  vla sweep report outputs/multirun/<time>      # every run of a `-m` sweep, seeds grouped",
         "  vla train --help                              # or: vla help train",
         "",
         "guides: docs/training.md (train, eval, sweeps), docs/datasets.md, docs/deploy.md",

@@ -79,8 +79,10 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bar_plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    """Grouped bars: success per task, one bar per split, Wilson intervals as error bars."""
+def bar_plot(
+    rows: Sequence[dict[str, Any]], path: Path, title: str = "success per task and instruction split"
+) -> Path:
+    """Grouped bars: success per task (or any label), one bar per split, Wilson intervals as error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -101,9 +103,7 @@ def bar_plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
                 err[1].append(max(0.0, row["ci95_high"] - row["success_rate"]))
         ax.bar(xs, ys, width, yerr=err, capsize=3, label=split)
     ax.set_xticks(range(len(tasks)), tasks)
-    ax.set(
-        ylim=(0, 1.05), ylabel="success rate (95% Wilson CI)", title="success per task and instruction split"
-    )
+    ax.set(ylim=(0, 1.05), ylabel="success rate (95% Wilson CI)", title=title)
     ax.legend(fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

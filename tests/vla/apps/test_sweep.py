@@ -68,6 +68,8 @@ def test_joblib_sweep_runs_two_jobs_that_share_a_missing_dataset(tmp_path: Path)
         assert report["rows"][0]["episodes"] == 1
     assert (data / "meta" / "info.json").exists()
     assert sorted(p.name for p in data.parent.iterdir() if not p.name.endswith(".lock")) == ["touch"]
+    # the sweep report callback ran in the launching process once the joblib workers were done
+    assert "2 jobs: 2 done." in (sweep / "report.md").read_text()
 
 
 def _accelerate(*overrides: str) -> None:
