@@ -17,6 +17,8 @@ Common to every task:
   table seen from the front right, "wrist": on the hand, looking along the fingers) and the
   measured joint positions in action order. The instruction is `env.unwrapped.task_description`
   and `info["task_description"]`; `info["is_success"]` says whether the task is done.
+- Rendering: `render_mode="rgb_array"` renders `render_camera` (default "front"; any camera of the
+  scene, e.g. "wrist") at `render_size` px; `vla eval` films its videos with it (`eval.camera`).
 - Rewards: sparse, 1.0 on the step that succeeds, else 0.0.
 - Starting State: arm at a home pose (+-0.03 rad noise per arm joint), fingers open; objects at
   random reachable positions (0.12-0.235 m from the base), cube yaws +-0.8 rad, colours random.
@@ -63,6 +65,7 @@ class TabletopEnv(gym.Env):
         multisample: bool = False,
         render_mode: str | None = None,
         render_size: int = 256,
+        render_camera: str = "front",
         control_hz: int = clock.DEFAULT_CONTROL_HZ,
         time_limit_s: float | None = None,
     ) -> None:
@@ -80,6 +83,12 @@ class TabletopEnv(gym.Env):
             raise ValueError("cameras is empty; pass e.g. cameras=('front',) or ('front', 'wrist')")
         self.split, self.render_mode, self.render_size = split, render_mode, render_size
         self.model = scene.build_model(self.n_cubes, self.n_bowls, self.n_zones)
+        scene_cameras = [self.model.camera(i).name for i in range(self.model.ncam)]
+        if render_camera not in scene_cameras:
+            raise ValueError(
+                f"render_camera={render_camera!r} is not a camera of this scene; use one of {scene_cameras}"
+            )
+        self.render_camera = render_camera
         self.data = mujoco.MjData(self.model)
         self.cameras = Cameras(self.model, tuple(cameras), image_size, shadows, multisample)
         self._arm_qpos = np.array([self.model.joint(j).qposadr[0] for j in (*scene.JOINTS, "gripper_mirror")])
@@ -141,7 +150,7 @@ class TabletopEnv(gym.Env):
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
             return None
-        return self.cameras.render_one(self.data, "front", self.render_size)  # (S, S, 3) uint8
+        return self.cameras.render_one(self.data, self.render_camera, self.render_size)  # (S, S, 3) uint8
 
     def close(self) -> None:
         self.cameras.close()

@@ -30,7 +30,8 @@ def test_every_decoder_and_tokenizer_trains_and_predicts(stats, tokenizer, decod
     batch = make_batch(3, chunk=8, image_size=48)
     loss, metrics = policy.compute_loss(batch)
     assert torch.isfinite(loss) and loss.requires_grad
-    assert metrics["loss"] == pytest.approx(loss.item()) and 0 <= metrics["token_acc"] <= 1
+    assert metrics["loss"] == pytest.approx(loss.item())
+    assert metrics["token_acc"] < 0.5  # untrained: near chance over hundreds of action tokens
     loss.backward()
     grads = [p.grad for p in policy.parameters() if p.requires_grad]
     assert sum(g is not None and bool(g.abs().sum() > 0) for g in grads) > len(grads) // 2
