@@ -5,11 +5,9 @@ command writer; the inference thread runs `policy.predict_action_chunk` on the n
 when the control loop asks for it (see vla/bridge/chunks.py for the prefetch rule); the watchdog
 thread trips the safety layer when the loop, the observations or the policy go stale.
 
-Observation checks (faults 3, 7, 8 and 12b in docs/deploy.md): a /joint_states message is used only
-if its joint names cover the configured joints with finite positions, and its header stamp is newer
-than the last one accepted (no replays), younger than `obs_max_age_s` (no delayed data) and no further
-in the future than `obs_max_age_s` (a bad clock must not block every later state as a "replay").
-When no message passes for `obs_timeout_s`, the robot holds and arming is refused.
+Which /joint_states messages are used: vla/bridge/state_check.py (names, finite positions, stamps
+neither replayed, older nor further in the future than `obs_max_age_s`). When no message passes for
+`obs_timeout_s`, the robot holds and arming is refused.
 
 Operator input (/vla/estop: true = stop, false = re-arm request) goes to the arming state machine in
 the order it arrived; vla/bridge/arming.py states the rules.
@@ -32,6 +30,7 @@ from vla.bridge.chunks import ChunkQueue, should_request
 from vla.bridge.io import BridgeIO
 from vla.bridge.rt import set_realtime
 from vla.bridge.safety import SafetyLayer
+from vla.bridge.state_check import StateCheck
 from vla.bridge.watchdog import Watchdog
 from vla.constants import OBS_STATE, TASK, image_key
 
@@ -76,7 +75,6 @@ class Clock:
 @dataclass
 class _Obs:
     q: np.ndarray | None = None
-    stamp: float = -np.inf  # header stamp (wall clock) of the last accepted state
     arrival: float = -np.inf  # monotonic time it was accepted
     images: dict[str, tuple[float, np.ndarray]] = field(default_factory=dict)  # cam -> (stamp, (H, W, 3))
     privileged: dict | None = None
@@ -94,11 +92,6 @@ class Runner:
         self.queue = ChunkQueue(cfg.blend_steps)
         self.obs = _Obs(task=cfg.task)
         self.counters: dict[str, int] = {
-            "obs_stale": 0,
-            "obs_replayed": 0,
-            "obs_bad_names": 0,
-            "obs_nonfinite": 0,
-            "obs_future": 0,
             "overruns": 0,
             "policy_errors": 0,
             "chunks_bad_shape": 0,
@@ -113,7 +106,7 @@ class Runner:
         self.record_commands = False
         if cfg.arm_on_start:
             safety.request_arm(Request.START)
-        self._named_bad_joints: set[tuple[str, ...]] = set()  # name lists already warned about
+        self.state_check = StateCheck(self.names, cfg.obs_max_age_s)
         self._logged_counters: dict[str, int] = {}
         self._logged_at = -np.inf
         self._last_publish = -np.inf
@@ -220,48 +213,13 @@ class Runner:
                 self.safety.request_arm()  # std_msgs/Bool false on /vla/estop
 
     def _accept_state(self, msg: dds.JointState, now_wall: float, now: float) -> None:
-        index = {name: i for i, name in enumerate(msg.name)}
-        if any(n not in index for n in self.names) or len(msg.position) != len(msg.name):
-            self.counters["obs_bad_names"] += 1
-            self._warn_bad_names(list(msg.name), len(msg.position))
+        q = self.state_check.accept(msg, now_wall)
+        if q is None:
             return
-        stamp = dds.seconds_from_stamp(msg.header.stamp)
-        if stamp - now_wall > self.cfg.obs_max_age_s:
-            # before the replay check: accepted, it would make every later true state look like a replay
-            self.counters["obs_future"] += 1
-            return
-        if stamp <= self.obs.stamp:
-            self.counters["obs_replayed"] += 1  # old or repeated stamp: a replay or a frozen driver
-            return
-        if now_wall - stamp > self.cfg.obs_max_age_s:
-            self.counters["obs_stale"] += 1
-            return
-        q = np.array([msg.position[index[n]] for n in self.names])
-        if not np.all(np.isfinite(q)):
-            self.counters["obs_nonfinite"] += 1
-            return
-        self.obs.q, self.obs.stamp, self.obs.arrival = q, stamp, now
+        self.obs.q, self.obs.arrival = q, now
         info = getattr(msg, "sample_info", None)
-        self._new_state = (now, info.source_timestamp * 1e-9 if info is not None else stamp)
+        self._new_state = (now, info.source_timestamp * 1e-9 if info is not None else self.state_check.stamp)
         self.watchdog.feed("observation")
-
-    def _warn_bad_names(self, names: list[str], n_positions: int) -> None:
-        """Names the joints once per distinct name list (the counter counts every message)."""
-        key = (*names, str(n_positions))
-        if key in self._named_bad_joints or len(self._named_bad_joints) >= 100:
-            return
-        self._named_bad_joints.add(key)
-        missing = [n for n in self.names if n not in names]
-        unknown = [n for n in names if n not in self.names]
-        log.warning(
-            "joint state rejected: missing joints %s, unknown joints %s, %d positions for %d names "
-            "(bridge.joint_names=%s must match the robot's /joint_states names)",
-            missing,
-            unknown,
-            n_positions,
-            len(names),
-            self.names,
-        )
 
     def _fresh(self) -> bool:
         return self.obs.q is not None and self.clock.monotonic() - self.obs.arrival <= self.cfg.obs_timeout_s
@@ -336,8 +294,8 @@ class Runner:
         lat = np.array(list(self.latency_s)[-1000:]) * 1e3
         jitter = np.abs(np.array(list(self.periods_s)[-1000:]) - self.dt) * 1e3
         safety = self.safety.status()
-        safety["counters"].update({k: v for k, v in self.counters.items() if v})
-        safety["counters"].update({k: v for k, v in self.queue.stats.items() if v})
+        for counters in (self.counters, self.state_check.counters, self.queue.stats):
+            safety["counters"].update({k: v for k, v in counters.items() if v})
         if self.io.images_dropped:
             safety["counters"]["images_dropped"] = self.io.images_dropped
         safety.update(
