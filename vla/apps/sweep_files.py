@@ -81,6 +81,8 @@ def markdown(
     )  # fmt: skip
     if ratios is not None:
         lines += ["", f"## {baseline} / each other policy", "", _RATIO_NOTE.format(b=baseline), ""]
+        if not ratios:
+            lines.append(f"None yet: {baseline} and at least one other policy need a finished run.")
         shown = [c for c in (("success", "success", ""), *COLUMNS) if any(c[0] in r for r in ratios)]
         lines += _table(
             ["policy", "finished runs", *(c[1] for c in shown)],

@@ -13,6 +13,7 @@ import argparse
 import atexit
 import datetime
 import logging
+import math
 import statistics
 import sys
 from collections.abc import Sequence
@@ -52,7 +53,7 @@ def best_config(configs: Sequence[Config], best_by: str) -> tuple[Config | None,
     """The configuration with the best mean score over its finished seeds, and what "best" meant.
 
     Lower is better for "min:<metric>" and for metrics named *loss*; higher otherwise. With
-    "success" and no evaluation at all, the lowest final loss decides.
+    "success" and no evaluation at all, the lowest final loss decides; it also breaks ties.
     """
     if best_by == "success" and not any(r.eval_rows for c in configs for r in c.done):
         best_by = "min:loss"
@@ -62,31 +63,34 @@ def best_config(configs: Sequence[Config], best_by: str) -> tuple[Config | None,
     for config in configs:
         scores = [s for r in config.done if (s := run_score(r, best_by)) is not None]
         if scores:
-            scored.append((statistics.fmean(scores) * (-1 if lower else 1), config))
+            loss = config.stat("loss")  # breaks ties (0% everywhere is common early on)
+            tie = -loss.mean if loss is not None else -math.inf
+            scored.append(((statistics.fmean(scores) * (-1 if lower else 1), tie), config))
     what = f"{'lowest' if lower else 'highest'} mean {key if key != 'success' else 'success over splits'}"
-    return (max(scored, key=lambda s: s[0])[1] if scored else None), what
+    return (max(scored, key=lambda s: s[0])[1] if scored else None), f"{what}; on a tie, lowest loss"
 
 
 def policy_ratios(runs: Sequence[Run], baseline: str) -> list[dict[str, Any]]:
     """Per other policy: baseline mean / that policy's mean, over finished runs, per metric in COLUMNS
-    and "success"; raises ValueError when the baseline has no finished run."""
+    (but the loss) and "success"; empty until the baseline has a finished run. Raises ValueError when
+    no run of the sweep has that policy."""
     means: dict[str, dict[str, float]] = {}
-    for policy in dict.fromkeys(r.policy for r in runs):
+    for policy in dict.fromkeys(r.policy for r in runs if r.policy):
         done = [r for r in runs if r.policy == policy and r.status == DONE]
-        values = {k: [r.metrics[k] for r in done if k in r.metrics] for k, _, _ in COLUMNS}
+        # losses of different policies are different objectives: their ratio means nothing
+        values = {k: [r.metrics[k] for r in done if k in r.metrics] for k, _, _ in COLUMNS if k != "loss"}
         values["success"] = [s for r in done if (s := run_score(r, "success")) is not None]
         means[policy] = {k: statistics.fmean(v) for k, v in values.items() if v}
         means[policy]["runs"] = len(done)
-    if not means.get(baseline, {}).get("runs"):
+    if baseline not in means:
         raise ValueError(
-            f"--baseline-of {baseline}: no finished run of policy {baseline!r} in this sweep "
-            f"(policies with finished runs: {sorted(p for p, m in means.items() if m['runs'])})"
+            f"--baseline-of {baseline}: no run of this sweep has policy {baseline!r} ({sorted(means)})"
         )
     base = means.pop(baseline)
     return [
         {"policy": p, "runs": m["runs"], **{k: base[k] / m[k] for k in base if k != "runs" and m.get(k)}}
         for p, m in means.items()
-        if m["runs"]
+        if m["runs"] and base["runs"]
     ]
 
 
@@ -139,7 +143,11 @@ class SweepReportCallback(Callback):
             return
         sweep_dir, self.sweep_dir = self.sweep_dir, None  # once
         try:
-            result = write_report(sweep_dir, baseline_of=self.baseline_of, best_by=self.best_by)
+            try:
+                result = write_report(sweep_dir, baseline_of=self.baseline_of, best_by=self.best_by)
+            except ValueError as err:  # baseline_of names no policy of this sweep: the rest still helps
+                log.warning("sweep report: %s; written without the ratios", err)
+                result = write_report(sweep_dir, best_by=self.best_by)
         except Exception:
             log.exception(
                 "the sweep report of %s failed (the runs are not affected); retry: vla sweep report %s",
@@ -155,7 +163,10 @@ class SweepReportCallback(Callback):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="vla sweep", description="Hydra sweeps (`vla train -m ...`).")
+    parser = argparse.ArgumentParser(
+        prog="vla sweep", description="Reports of Hydra sweeps (`vla train -m ...`).",
+        epilog="example: vla sweep report outputs/multirun/<time>   (guide: docs/training.md, Sweeps)",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", metavar="report")
     rep = sub.add_parser(
         "report", help="one report of a multirun dir: report.md, report.csv, success.png, loss.png",

@@ -119,7 +119,9 @@ def test_ratios_of_a_baseline_policy_to_each_other() -> None:
 
     ratios = policy_ratios([run("vla", 100, 0.5), run("act", 50, 0.25), run("act", 50, 0.75)], "vla")
     assert ratios == [{"policy": "act", "runs": 2, "params": 2.0, "success": 1.0}]
-    with pytest.raises(ValueError, match="--baseline-of smolvla: no finished run of policy 'smolvla'"):
+    unfinished = Run(job="x", overrides=["policy=vla"], status=RUNNING, policy="vla")
+    assert policy_ratios([unfinished, run("act", 50, 0.25)], "vla") == []  # a live sweep: none yet
+    with pytest.raises(ValueError, match="--baseline-of smolvla: no run of this sweep has policy 'smolvla'"):
         policy_ratios([run("vla", 100, 0.5)], "smolvla")
 
 
