@@ -1,4 +1,5 @@
-"""Shared by tests/vla/data and tests/vla/apps: a small dataset recorded once per session (PickCube)."""
+"""Shared by tests/vla/data and tests/vla/apps: small datasets recorded once per session (PickCube, and
+PushCube with the same features for the multi-dataset tests)."""
 
 import shutil
 from pathlib import Path
@@ -26,3 +27,12 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def dataset_copy(recorded: Path, tmp_path: Path) -> Path:
     """A private copy of the session dataset, free to corrupt."""
     return Path(shutil.copytree(recorded, tmp_path / "pick"))
+
+
+@pytest.fixture(scope="session")
+def recorded_push(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 expert episodes of another task (PushCube, seeds 0..2), features as `recorded`; read-only."""
+    root = tmp_path_factory.mktemp("data") / "push"
+    result = record_dataset("vla/PushCube-v0", root, 3, "train", 0, env_kwargs=ENV_KWARGS, progress=False)
+    assert result.total_episodes == 3
+    return root

@@ -9,6 +9,7 @@ Frames are matched exactly as lerobot does (video frame index = round((from_time
 * average_fps), checked against the decoded pts), so both modes yield identical pixels.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,35 @@ def load_frames(root: str | Path, episodes: list[int] | None = None) -> FrameTab
         task_index=torch.from_numpy(rows["task_index"].astype(np.int64)),
         tasks=meta.read_tasks(root),
         images=images,
+    )
+
+
+def load_frames_concat(roots: Sequence[str | Path]) -> FrameTable:
+    """The frames of several datasets as one table, in order: each dataset's episodes stay whole and
+    keep their instructions. Decoded one dataset at a time into preallocated tensors, so the peak is
+    the whole table plus one dataset's frames (not twice the table)."""
+    parts: list[FrameTable] = []
+    images: dict[str, torch.Tensor] = {}
+    total = sum(int(meta.read_info(r)["total_frames"]) for r in roots)
+    row = 0
+    for root in roots:
+        part = load_frames(root)
+        for key, frames in part.images.items():
+            if key not in images:
+                images[key] = torch.empty((total, *frames.shape[1:]), dtype=torch.uint8)
+            images[key][row : row + len(part)] = frames
+        row += len(part)
+        parts.append(FrameTable(**{**vars(part), "images": {}}))  # the copy above is all that is kept
+    offsets = np.cumsum([0, *(len(p) for p in parts)])[:-1]  # first row of each dataset
+    task_offsets = np.cumsum([0, *(len(p.tasks) for p in parts)])[:-1]  # its first task_index
+    return FrameTable(
+        state=torch.cat([p.state for p in parts]),
+        action=torch.cat([p.action for p in parts]),
+        ep_start=torch.cat([p.ep_start + int(o) for p, o in zip(parts, offsets, strict=True)]),
+        ep_end=torch.cat([p.ep_end + int(o) for p, o in zip(parts, offsets, strict=True)]),
+        task_index=torch.cat([p.task_index + int(o) for p, o in zip(parts, task_offsets, strict=True)]),
+        tasks=[task for p in parts for task in p.tasks],
+        images={key: frames[:row] for key, frames in images.items()},
     )
 
 

@@ -8,7 +8,8 @@ always done by lerobot (vla/data/writer.py); these readers follow its v3.0 layou
 """
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,19 @@ SIDECAR = "meta/vla_episodes.jsonl"  # one JSON line per episode: env id, seed, 
 RECORD_HINT = "record one with `vla record` (see docs/datasets.md)"
 # Columns lerobot adds to every frame itself (not features a recorder provides).
 LEROBOT_COLUMNS = ("timestamp", "frame_index", "episode_index", "index", "task_index")
+
+
+# One dataset folder, or several read as one (their concatenation; see dataset_features, load_stats,
+# make_dataloader). A one-element list is the same as its folder.
+Roots = str | Path | Sequence[str | Path]
+
+
+def as_roots(roots: Roots) -> list[Path]:
+    """The dataset folders of a Roots value, as a non-empty list of paths."""
+    paths = [Path(roots)] if isinstance(roots, str | Path) else [Path(r) for r in roots]
+    if not paths:
+        raise ValueError("no dataset folder given: pass a root or a non-empty list of roots")
+    return [p.expanduser() for p in paths]
 
 
 class DatasetError(ValueError):
@@ -141,8 +155,28 @@ def image_keys(info: dict[str, Any]) -> list[str]:
     ]
 
 
-def dataset_features(root: str | Path) -> DatasetFeatures:
-    """Cameras, image shapes, state/action dims, fps and tasks of a dataset folder."""
+def dataset_features(roots: Roots) -> DatasetFeatures:
+    """Cameras, image shapes, state/action dims, fps and tasks of a dataset folder; of several folders:
+    the features they share (a DatasetError names the first folder and key that differ), with their
+    episodes and frames summed and their tasks in first-seen order."""
+    paths = as_roots(roots)
+    first = _features(paths[0])
+    episodes, frames, tasks = first.num_episodes, first.num_frames, dict.fromkeys(first.tasks)
+    for path in paths[1:]:
+        other = _features(path)
+        for key in ("cameras", "image_shapes", "state_dim", "action_dim", "fps"):
+            if getattr(other, key) != getattr(first, key):
+                raise DatasetError(
+                    f"dataset {path} has {key} {getattr(other, key)} but dataset {paths[0]} has "
+                    f"{getattr(first, key)}: datasets trained on together must share cameras, image "
+                    "sizes, state/action dims and fps; re-record one with the other's env settings"
+                )
+        episodes, frames = episodes + other.num_episodes, frames + other.num_frames
+        tasks |= dict.fromkeys(other.tasks)
+    return replace(first, num_episodes=episodes, num_frames=frames, tasks=tuple(tasks))
+
+
+def _features(root: Path) -> DatasetFeatures:
     info = read_info(root)
     features = info["features"]
     for key in (OBS_STATE, ACTION):

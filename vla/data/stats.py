@@ -6,6 +6,12 @@ percentile of the union is not the mean of per-episode 1st percentiles). At ever
 `vla record` recomputes the vector features (state, action) exactly over all frames and writes
 them back into meta/stats.json, keeping lerobot's keys (min, max, mean, std, count, q01..q99) so
 lerobot and other tools read the same file. Image statistics are left as lerobot sampled them.
+
+Several datasets trained on together get the statistics of their union (load_stats with a list):
+the vector features' again exactly over the concatenated frames (mean, std, min, max and the
+quantiles the tokenizers and the quantile normaliser use), the image features' pooled from each
+dataset's count, mean and std (min/max as min/max; their quantiles count-weighted, as lerobot's
+aggregate_stats: no policy here reads image quantiles).
 """
 
 import json
@@ -96,23 +102,68 @@ def write_exact_stats(root: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def load_stats(root: str | Path) -> dict[str, dict[str, np.ndarray]]:
-    """{feature: {mean, std, min, max, q01, q99}} from meta/stats.json.
+def load_stats(roots: meta.Roots) -> dict[str, dict[str, np.ndarray]]:
+    """{feature: {mean, std, min, max, q01, q99}} from meta/stats.json; of several folders, of their union
+    (module doc): the features all of them have.
 
     Datasets recorded elsewhere may lack quantiles (lerobot < 0.4 wrote only mean/std/min/max):
     the vector features' statistics are then computed from the parquet files (not written back:
     the folder may not be ours).
     """
-    root = Path(root)
+    paths = meta.as_roots(roots)
+    if len(paths) > 1:
+        return _union_stats(paths)
+    root = paths[0]
     info = meta.read_info(root)
-    path = root / "meta" / "stats.json"
-    stored = json.loads(path.read_text()) if path.exists() else {}
     stats = {
         key: {name: np.asarray(s[name], dtype=np.float32) for name in STAT_NAMES}
-        for key, s in stored.items()
+        for key, s in _stored(root).items()
         if key in info["features"] and key not in meta.LEROBOT_COLUMNS and all(n in s for n in STAT_NAMES)
     }
     missing = [k for k in vector_keys(info) if k not in stats]
     if missing:
         stats |= {k: compute_stats(v) for k, v in read_vectors(root, missing).items()}
     return stats
+
+
+def _stored(root: Path) -> dict:
+    path = root / "meta" / "stats.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _union_stats(roots: list[Path]) -> dict[str, dict[str, np.ndarray]]:
+    """Statistics of the concatenation of several datasets (module doc)."""
+    each = [load_stats(root) for root in roots]
+    common = set.intersection(*(set(s) for s in each))
+    vectors = [k for k in vector_keys(meta.read_info(roots[0])) if k in common]
+    columns = [read_vectors(root, vectors) for root in roots]
+    union = {k: compute_stats(np.concatenate([c[k] for c in columns])) for k in vectors}
+    for key in sorted(common - set(vectors)):
+        counts = [_count(root, key) for root in roots]
+        union[key] = _pooled([s[key] for s in each], counts)
+    return union
+
+
+def _count(root: Path, key: str) -> int:
+    """Frames behind a stored statistic (lerobot stores `count`; older datasets: all frames)."""
+    count = _stored(root).get(key, {}).get("count")
+    if count is None:
+        return int(meta.read_info(root)["total_frames"])
+    return int(np.asarray(count).reshape(-1)[0])
+
+
+def _pooled(stats: list[dict[str, np.ndarray]], counts: list[int]) -> dict[str, np.ndarray]:
+    """Union statistics from per-part ones: the pooled mean and variance (within + between parts)."""
+    w = np.asarray(counts, dtype=np.float64) / sum(counts)  # (P,)
+
+    def weighted(values: list[np.ndarray]) -> np.ndarray:
+        return np.tensordot(w, np.stack(values).astype(np.float64), axes=1)
+
+    mean = weighted([s["mean"] for s in stats])
+    var = weighted([s["std"].astype(np.float64) ** 2 + (s["mean"] - mean) ** 2 for s in stats])
+    out = {
+        "mean": mean, "std": np.sqrt(var),
+        "min": np.min([s["min"] for s in stats], axis=0), "max": np.max([s["max"] for s in stats], axis=0),
+        "q01": weighted([s["q01"] for s in stats]), "q99": weighted([s["q99"] for s in stats]),
+    }  # fmt: skip
+    return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
