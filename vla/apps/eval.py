@@ -2,16 +2,22 @@
 
     vla eval policy_path=outputs/train/<run>            # a run dir, checkpoint dir or pretrained/ dir
     vla eval policy_name=expert env=pick_cube eval.n_episodes=10
+    vla eval policy_path=<run> eval.envs=[pick_cube,push_cube]   # several tasks, one report
+    vla eval policy_path=<run> env=multitask                      # the six tasks, the same episodes each
 
 Writes report.json, report.md, success.png (bars with 95% Wilson intervals per task and split)
-and videos/*.mp4 (the first episodes of each split, instruction overlaid) into the output dir.
-Episode i of every split uses seed `eval.seed_base + i`, so a policy gets the same table twice.
+and videos/*.mp4 (the first episodes of each task and split, instruction overlaid) into the output
+dir. Episode i of every task and split uses seed `eval.seed_base + i`, so a policy gets the same
+table twice. Several tasks (eval.envs, or the multi-task env, whose tasks are then evaluated one by
+one, not drawn at random) get an average row per split: the mean over the tasks, which all have
+eval.n_episodes episodes, so it is also the pooled rate its Wilson interval is computed from.
 """
 
 import contextlib
 import json
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import envs  # registers the ids; knows their step limits
 from policies.base import Policy
-from policies.registry import POLICIES, make_policy
+from policies.registry import POLICIES, load_checkpoint, make_policy
 from vla import runtime
 from vla.apps import eval_report as rep
 from vla.apps.eval_episodes import Actor, EpisodeResult, make_vector_env, run_episodes
@@ -44,7 +50,67 @@ def load_policy(policy_path: str | None, policy_name: str | None) -> tuple[Polic
     from vla.checkpoint import pretrained_dir  # imports torch: only when a checkpoint is evaluated
 
     directory = pretrained_dir(policy_path)
-    return make_policy("vla", path=str(directory)), str(directory)
+    return load_checkpoint(directory), str(directory)  # the class its config.yaml `_target_` names
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """One task of an evaluation: its episodes run in `env_id` built with `kwargs` (and each split)."""
+
+    name: str  # the report's task column, e.g. "PickCube"
+    env_id: str
+    kwargs: dict[str, Any]
+    max_steps: int
+
+
+def task_name(env_id: str) -> str:
+    """vla/PickCube-v0 -> PickCube."""
+    return env_id.split("/")[-1].rsplit("-v", 1)[0]
+
+
+def eval_tasks(env_cfg: Mapping[str, Any], eval_cfg: Mapping[str, Any]) -> list[EvalTask]:
+    """The tasks an evaluation runs: the env's, or those of the conf/env names in eval.envs; a multi-task
+    env gives each of its tasks (module doc)."""
+    names = eval_cfg.get("envs")
+    configs = [env_cfg] if not names else [env_config(name, env_cfg) for name in names]
+    tasks = [task for config in configs for task in _tasks_of(config, eval_cfg.get("max_steps"))]
+    seen = [t.name for t in tasks]
+    twice = sorted({n for n in seen if seen.count(n) > 1})
+    if twice:
+        raise ConfigError(f"eval.envs={list(names or [])} evaluates {twice} twice (fix: list each task once)")
+    return tasks
+
+
+def env_config(name: str, env_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """conf/env/<name>.yaml as a dict; the kwargs it shares with env_cfg take env_cfg's values (the image
+    size, cameras and control rate the policy was trained with, or set on the command line)."""
+    path = Path(CONF_DIR) / "env" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ConfigError(f"eval.envs: no env config {name!r} (fix: choose from {known})")
+    config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    own = env_cfg.get("kwargs") or {}
+    return {"id": config["id"], "kwargs": {k: own.get(k, v) for k, v in (config.get("kwargs") or {}).items()}}
+
+
+def _tasks_of(env_cfg: Mapping[str, Any], max_steps: int | None) -> list[EvalTask]:
+    env_id, kwargs = env_cfg["id"], dict(env_cfg.get("kwargs") or {})
+    kwargs.pop("split", None)  # each split is its own env
+    if env_id != envs.MULTITASK_ID:
+        # the env's own limit follows its kwargs (tabletop: time_limit_s x control_hz), not the registration
+        limit = max_steps or envs.max_episode_steps(env_id, kwargs) or DEFAULT_MAX_STEPS
+        return [EvalTask(task_name(env_id), env_id, kwargs, limit)]
+    ids = {task_name(i): i for i in envs.TASK_IDS}
+    names = list(kwargs.pop("tasks", None) or ids)
+    unknown = [n for n in names if n not in ids]
+    if unknown:
+        raise ConfigError(f"env.kwargs.tasks: unknown task(s) {unknown} (fix: choose from {sorted(ids)})")
+    # Not the env's random draw per reset: every task gets the same seeds (its `tasks` kwarg fixes the
+    # task), each cut at its own step limit rather than the multi-task env's longest one.
+    return [
+        EvalTask(n, env_id, {**kwargs, "tasks": [n]}, max_steps or envs.max_episode_steps(ids[n], kwargs))
+        for n in names
+    ]
 
 
 def evaluate(
@@ -54,39 +120,49 @@ def evaluate(
     eval_cfg: Mapping[str, Any],
     out_dir: str | Path,
 ) -> dict[str, Any]:
-    """Runs every split's seeded episodes, writes the report files, returns the report dict."""
-    env_id, kwargs = env_cfg["id"], dict(env_cfg.get("kwargs") or {})
-    out_dir = Path(out_dir)
+    """Runs every task's and split's seeded episodes, writes the report files, returns the report dict."""
+    tasks = eval_tasks(env_cfg, eval_cfg)
     seeds = [int(eval_cfg["seed_base"]) + i for i in range(int(eval_cfg["n_episodes"]))]
-    # the env's own limit follows its kwargs (tabletop: time_limit_s x control_hz), not the registration
-    max_steps = eval_cfg["max_steps"] or envs.max_episode_steps(env_id, kwargs) or DEFAULT_MAX_STEPS
-    n_envs = min(int(eval_cfg["n_envs"]), len(seeds))
-    single_task = "" if "MultiTask" in env_id else env_id.split("/")[-1].rsplit("-v", 1)[0]
     episodes: list[EpisodeResult] = []
     latencies: list[float] = []
+    fps: dict[str, int] = {}
     t0 = time.perf_counter()
     with _action_steps(policy, eval_cfg.get("n_action_steps")):
-        for split in eval_cfg["splits"]:
-            env_kwargs = {**kwargs, "split": split, "render_mode": "rgb_array"}
-            vec = make_vector_env(env_id, env_kwargs, n_envs, eval_cfg["max_steps"])
-            actor = Actor(policy, n_envs)
-            try:
-                episodes += run_episodes(
-                    vec, actor, single_task, split, seeds, eval_cfg["n_videos"], max_steps
-                )
-                fps = int(vec.metadata.get("render_fps") or 10)
-            finally:
-                vec.close()
-            latencies += actor.chunk_times
+        for task in tasks:
+            for split in eval_cfg["splits"]:
+                done, chunk_times, fps[task.name] = _run_split(policy, task, split, seeds, eval_cfg)
+                episodes += done
+                latencies += chunk_times
     report = {
-        "policy": label, "env_id": env_id, "env_kwargs": kwargs, "max_steps": max_steps,
+        "policy": label, "env_id": ", ".join(dict.fromkeys(t.env_id for t in tasks)),
+        "env_kwargs": dict(env_cfg.get("kwargs") or {}), "max_steps": max(t.max_steps for t in tasks),
+        "tasks": [vars(t) for t in tasks],
         "seeds": {"base": int(eval_cfg["seed_base"]), "n_episodes": len(seeds)},
         "rows": rep.summarize(episodes), "latency": rep.latency_stats(latencies),
         "wall_s": time.perf_counter() - t0,
         "episodes": [{k: v for k, v in vars(e).items() if k != "frames"} for e in episodes],
     }  # fmt: skip
-    report["files"] = _write_files(report, episodes, out_dir, fps, int(eval_cfg["video_size"]))
+    report["files"] = _write_files(report, episodes, Path(out_dir), fps, int(eval_cfg["video_size"]))
     return report
+
+
+def _run_split(
+    policy: Policy | None, task: EvalTask, split: str, seeds: list[int], eval_cfg: Mapping[str, Any]
+) -> tuple[list[EpisodeResult], list[float], int]:
+    """One task's episodes on one split: (episodes, seconds per policy call, the env's frame rate)."""
+    n_envs = min(int(eval_cfg["n_envs"]), len(seeds))
+    env_kwargs = {
+        **task.kwargs, "split": split, "render_mode": "rgb_array",
+        "render_camera": eval_cfg.get("camera", "front"),
+    }  # fmt: skip
+    vec = make_vector_env(task.env_id, env_kwargs, n_envs, eval_cfg["max_steps"])
+    actor = Actor(policy, n_envs)
+    try:
+        done = run_episodes(vec, actor, task.name, split, seeds, eval_cfg["n_videos"], task.max_steps)
+        fps = int(vec.metadata.get("render_fps") or 10)
+    finally:
+        vec.close()
+    return done, actor.chunk_times, fps
 
 
 @contextlib.contextmanager
@@ -107,11 +183,11 @@ def _action_steps(policy: Policy | None, n_action_steps: int | None) -> Iterator
 
 
 def _write_files(
-    report: dict[str, Any], episodes: list[EpisodeResult], out: Path, fps: int, size: int
+    report: dict[str, Any], episodes: list[EpisodeResult], out: Path, fps: dict[str, int], size: int
 ) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     videos = [
-        str(rep.write_video(e, out / "videos" / f"{e.task}_{e.split}_seed{e.seed}.mp4", fps, size))
+        str(rep.write_video(e, out / "videos" / f"{e.task}_{e.split}_seed{e.seed}.mp4", fps[e.task], size))
         for e in episodes
         if e.frames
     ]
@@ -125,11 +201,18 @@ def _write_files(
 
 
 def success_metrics(report: Mapping[str, Any]) -> dict[str, float]:
-    """{"success/<split>": rate} over all tasks: what training logs after each evaluation."""
+    """What training logs after each evaluation: {"success/<split>": rate} of the task, or with several
+    tasks their average, plus {"task_success/<task>/<split>": rate} per task (a prefix of its own keeps
+    plots/success.png to one line per split)."""
     rows = report["rows"]
-    tasks = {r["task"] for r in rows}
-    pick = "all" if len(tasks) > 1 else next(iter(tasks))
-    return {f"success/{r['split']}": r["success_rate"] for r in rows if r["task"] == pick}
+    tasks = {r["task"] for r in rows} - {rep.AVERAGE}
+    pick = rep.AVERAGE if len(tasks) > 1 else next(iter(tasks))
+    metrics = {f"success/{r['split']}": r["success_rate"] for r in rows if r["task"] == pick}
+    if len(tasks) > 1:
+        metrics |= {
+            f"task_success/{r['task']}/{r['split']}": r["success_rate"] for r in rows if r["task"] in tasks
+        }
+    return metrics
 
 
 @hydra.main(config_path=CONF_DIR, config_name="eval", version_base="1.3")

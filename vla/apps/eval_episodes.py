@@ -123,19 +123,20 @@ def stack_observations(observations: Sequence[dict[str, Any]]) -> dict[str, Any]
 def run_episodes(
     vec: gym.vector.VectorEnv,
     actor: Actor,
-    default_task: str,
+    task: str,
     split: str,
     seeds: Sequence[int],
     n_videos: int,
     max_steps: int,
 ) -> list[EpisodeResult]:
-    """Plays one episode per seed; records frames (env.render) of the first `n_videos` episodes."""
+    """Plays one episode per seed of `task` (the report's name for it); records frames (env.render) of
+    the first `n_videos` episodes."""
     n = vec.num_envs
     todo = list(enumerate(seeds))
     slot_ep: list[EpisodeResult | None] = [None] * n
     slot_idx = [-1] * n
     done: dict[int, EpisodeResult] = {}
-    obs = _start(vec, actor, todo, slot_ep, slot_idx, np.ones(n, bool), split, default_task)
+    obs = _start(vec, actor, todo, slot_ep, slot_idx, np.ones(n, bool), split, task)
     while any(ep is not None for ep in slot_ep):
         active = np.array([ep is not None for ep in slot_ep])
         _record_frames(vec, slot_ep, slot_idx, n_videos, only_new=True)  # the first frame of new episodes
@@ -151,7 +152,7 @@ def run_episodes(
             if terminated[i] or truncated[i] or ep.length >= max_steps:
                 done[slot_idx[i]], slot_ep[i], finished[i] = ep, None, True
         if finished.any() and todo:
-            obs = _start(vec, actor, todo, slot_ep, slot_idx, finished, split, default_task, obs)
+            obs = _start(vec, actor, todo, slot_ep, slot_idx, finished, split, task, obs)
     return [done[i] for i in range(len(seeds))]
 
 
@@ -183,7 +184,7 @@ def _start(
     slot_idx: list[int],
     free: np.ndarray,
     split: str,
-    default_task: str,
+    task: str,
     obs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Resets the free slots with the next seeds (the others keep running)."""
@@ -197,17 +198,9 @@ def _start(
         return obs if obs is not None else {}
     new_obs, _ = vec.reset(seed=seeds, options={"reset_mask": mask})
     instructions = vec.get_attr("task_description")
-    tasks = _task_names(vec, default_task)
     for i in np.flatnonzero(mask):
         slot_ep[i] = EpisodeResult(
-            task=tasks[i], split=split, seed=int(seeds[i]), instruction=str(instructions[i])
+            task=task, split=split, seed=int(seeds[i]), instruction=str(instructions[i])
         )
         actor.reset(i)
     return new_obs
-
-
-def _task_names(vec: gym.vector.VectorEnv, default: str) -> list[str]:
-    """The task each env plays now: a multi-task env (default "") names it per episode."""
-    if default:
-        return [default] * vec.num_envs
-    return [str(name) for name in vec.get_attr("task_name")]

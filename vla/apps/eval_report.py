@@ -10,6 +10,7 @@ import numpy as np
 from vla.apps.eval_episodes import EpisodeResult
 
 Z95 = 1.959964  # two-sided 95% normal quantile
+AVERAGE = "average"  # the task column of the rows over all tasks of a split
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -24,14 +25,18 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
 
 
 def summarize(episodes: Sequence[EpisodeResult]) -> list[dict[str, Any]]:
-    """One row per (task, split) in first-seen order; an "all" row per split when there are several tasks."""
+    """One row per (task, split) in first-seen order; with several tasks, an AVERAGE row per split.
+
+    The average row pools the split's episodes: with the same number per task (as evaluate runs them)
+    its rate is the mean of the task rates, and its interval the Wilson interval of the pooled count.
+    """
     keys = list(dict.fromkeys((e.task, e.split) for e in episodes))
     tasks = list(dict.fromkeys(e.task for e in episodes))
     if len(tasks) > 1:
-        keys += [("all", s) for s in dict.fromkeys(e.split for e in episodes)]
+        keys += [(AVERAGE, s) for s in dict.fromkeys(e.split for e in episodes)]
     rows = []
     for task, split in keys:
-        eps = [e for e in episodes if (task in ("all", e.task)) and e.split == split]
+        eps = [e for e in episodes if (task in (AVERAGE, e.task)) and e.split == split]
         k, n = sum(e.success for e in eps), len(eps)
         lo, hi = wilson_interval(k, n)
         rows.append({
@@ -60,8 +65,9 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in report["rows"]:
+        task = f"**{r['task']}**" if r["task"] == AVERAGE else r["task"]
         lines.append(
-            f"| {r['task']} | {r['split']} | {r['success_rate']:.0%} ({r['successes']}/{r['episodes']}) "
+            f"| {task} | {r['split']} | {r['success_rate']:.0%} ({r['successes']}/{r['episodes']}) "
             f"| [{r['ci95_low']:.2f}, {r['ci95_high']:.2f}] | {r['episodes']} | {r['mean_length']:.1f} |"
         )
     lat = report["latency"]
@@ -72,9 +78,12 @@ def markdown(report: dict[str, Any]) -> str:
             f"p95 {lat['p95_ms']:.1f} ms ({lat['calls']} calls).",
         ]
     seeds = report["seeds"]
+    tasks = report.get("tasks") or []
+    if len(tasks) > 1:
+        lines += ["", f"Average: over the {len(tasks)} tasks, {seeds['n_episodes']} episodes each per split."]
     lines += [
         "",
-        f"Seeds: episode i of each split uses seed {seeds['base']} + i (i < {seeds['n_episodes']}).",
+        f"Seeds: episode i of each task and split uses seed {seeds['base']} + i (i < {seeds['n_episodes']}).",
     ]
     return "\n".join(lines) + "\n"
 

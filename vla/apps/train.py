@@ -29,15 +29,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-import envs  # noqa: F401  (registers the ids)
+import envs  # registers the ids; knows the multi-task env's tasks
 from vla import checkpoint as ckpt
 from vla import runtime
 from vla.apps import run_status
-from vla.apps.eval import evaluate, success_metrics
+from vla.apps.eval import evaluate, success_metrics, task_name
 from vla.apps.processes import stdlib_start_method
 from vla.apps.record import record_dataset
 from vla.config import CONF_DIR
-from vla.data.dataset import dataset_features, load_stats, make_dataloader
+from vla.data.dataset import DatasetError, dataset_features, load_stats, make_dataloader
 from vla.data.writer import lock_path
 from vla.logging_utils import RunLogger
 from vla.training import setup
@@ -58,15 +58,15 @@ def train(cfg: DictConfig) -> Path:
     accelerator = setup.make_accelerator(cfg.train)  # 2. device, mixed precision, processes
     run_dir = setup.run_dir(cfg, resume_from, accelerator)
     set_seed(cfg.seed)
-    root = prepare_dataset(cfg)  # 3. data: recorded if asked, checked against the env
-    check_dataset_fits(cfg, dataset_features(root))
-    policy = build_policy(cfg, root, resume_from)  # 4. the policy, fresh or from the checkpoint
+    roots = prepare_dataset(cfg)  # 3. data: recorded if asked, checked against the env
+    check_datasets(cfg, roots)
+    policy = build_policy(cfg, roots, resume_from)  # 4. the policy, fresh or from the checkpoint
     config = OmegaConf.to_container(cfg, resolve=True)
     logger = RunLogger(run_dir, cfg.wandb, config) if accelerator.is_main_process else None
     evaluator = run_status.Stopwatch(make_evaluator(cfg, run_dir)) if accelerator.is_main_process else None
     trainer = Trainer(
         cfg=OmegaConf.to_container(cfg.train, resolve=True), accelerator=accelerator, policy=policy,
-        make_loader=setup.loader_factory(cfg, root), run_dir=run_dir, config_yaml=OmegaConf.to_yaml(config),
+        make_loader=setup.loader_factory(cfg, roots), run_dir=run_dir, config_yaml=OmegaConf.to_yaml(config),
         logger=logger, evaluate=evaluator,
     )  # fmt: skip
     if resume_from is not None:  # 5. optimiser, schedule, EMA, RNG, data position
@@ -86,16 +86,26 @@ def train(cfg: DictConfig) -> Path:
     return run_dir
 
 
-def prepare_dataset(cfg: DictConfig) -> Path:
-    """The dataset root; records expert demos into it first when dataset.record_if_missing is set.
+def prepare_dataset(cfg: DictConfig) -> list[Path]:
+    """The dataset roots: [dataset.root], recording expert demos into it first when
+    dataset.record_if_missing is set, or dataset.roots (each must exist: they are recorded by `vla record`).
 
     Several runs may need the same missing dataset at once (a joblib sweep, `accelerate launch`):
     one records it under a lock into a temporary folder renamed into place; the others wait for it
     and then read it. A recording that was killed leaves only its temporary folder, never a half root.
     """
+    if cfg.dataset.roots is not None:
+        cfg.dataset.root = None  # its default gave way (validate_dataset_roots); the saved config says so
+        missing = [r for r in cfg.dataset.roots if not _has_dataset(Path(r))]
+        if missing:
+            raise ConfigError(
+                f"dataset.roots: {missing} hold no dataset; record each with `vla record env=<task> "
+                "root=<folder>` (dataset.record_if_missing records only a single dataset.root)"
+            )
+        return [Path(r) for r in cfg.dataset.roots]
     root = Path(cfg.dataset.root)
     if _has_dataset(root):
-        return root
+        return [root]
     if not cfg.dataset.record_if_missing:
         raise ConfigError(
             f"dataset.root={str(root)!r} holds no dataset; record one with "
@@ -115,7 +125,7 @@ def prepare_dataset(cfg: DictConfig) -> Path:
             record_demos(cfg.env, tmp, cfg.dataset)
             os.replace(tmp, root)
             lock_path(tmp).unlink(missing_ok=True)  # the writer's lock file for tmp
-    return root
+    return [root]
 
 
 def _has_dataset(root: Path) -> bool:
@@ -125,6 +135,8 @@ def _has_dataset(root: Path) -> bool:
 def record_demos(env_cfg: Mapping[str, Any], root: Path, data: Mapping[str, Any]) -> None:
     """Successful scripted-expert episodes; failed attempts are dropped and the next seed is tried.
 
+    The multi-task env records its tasks round-robin (the same number of demos each, every episode
+    under its own task's env id and step limit), not the task its reset would draw at random.
     One commit at the end: `root` is a staging folder that a killed run throws away (prepare_dataset),
     so committing along the way buys nothing here, and each commit costs ~0.4 s (lerobot reopens the
     dataset and reloads every episode's metadata; 300 demos took 36 s with a commit per 10, 26 s
@@ -132,15 +144,30 @@ def record_demos(env_cfg: Mapping[str, Any], root: Path, data: Mapping[str, Any]
     """
     kwargs = dict(OmegaConf.to_container(env_cfg.kwargs, resolve=True)) if env_cfg.get("kwargs") else {}
     split = kwargs.pop("split", "train")
+    env_ids: str | list[str] = env_cfg.id
+    if env_cfg.id == envs.MULTITASK_ID:
+        tasks = kwargs.pop("tasks", None)
+        env_ids = [i for i in envs.TASK_IDS if tasks is None or task_name(i) in tasks]
     with stdlib_start_method():  # recording workers may start from a joblib sweep job
         record_dataset(
-            env_cfg.id, root, num_episodes=data["num_episodes"], split=split, seeds=data["seed_base"],
+            env_ids, root, num_episodes=data["num_episodes"], split=split, seeds=data["seed_base"],
             env_kwargs=kwargs, num_workers=data["record_workers"], commit_every=data["num_episodes"],
             commit_every_s=None, video={"vcodec": data["video_codec"]},
         )  # fmt: skip
 
 
-def check_dataset_fits(cfg: DictConfig, features: Any) -> None:
+def check_datasets(cfg: DictConfig, roots: list[Path]) -> None:
+    """Each dataset fits the env the policy will act in, and several share their features."""
+    for root in roots:
+        check_dataset_fits(cfg, dataset_features(root), root)
+    if len(roots) > 1:
+        try:
+            dataset_features(roots)
+        except DatasetError as err:
+            raise ConfigError(f"dataset.roots: {err}") from err
+
+
+def check_dataset_fits(cfg: DictConfig, features: Any, root: Path) -> None:
     """The dataset must match the env the policy will act in: cameras, image size, state and action dims."""
     kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True) if cfg.env.get("kwargs") else {}
     env = gym.make(cfg.env.id, **kwargs)
@@ -150,7 +177,7 @@ def check_dataset_fits(cfg: DictConfig, features: Any) -> None:
         action_dim = env.action_space.shape[0]
     finally:
         env.close()
-    where = f"dataset {cfg.dataset.root}"
+    where = f"dataset {root}"
     fix = "re-record the dataset with this env config, or choose the env it was recorded with"
     for cam in features.cameras:
         if cam not in pixels.spaces:
@@ -170,27 +197,34 @@ def check_dataset_fits(cfg: DictConfig, features: Any) -> None:
         )
 
 
-def build_policy(cfg: DictConfig, root: Path, resume_from: Path | None) -> Any:
-    """A fresh VLAPolicy for the dataset, or the resumed checkpoint's (weights, tokenizer, stats)."""
+def build_policy(cfg: DictConfig, roots: list[Path], resume_from: Path | None) -> Any:
+    """A fresh policy of cfg.policy.name for the datasets (vla, or LeRobot's act / diffusion / smolvla),
+    or the resumed checkpoint's (the class its `_target_` names: weights, tokenizer, stats)."""
     # imported here only for start-up speed: transformers takes seconds, and `vla train --help` needs none
+    from policies.registry import LEROBOT_POLICIES, load_checkpoint, make_lerobot_policy
     from policies.vla.policy import VLAPolicy, collect_action_chunks
 
     if resume_from is not None:
-        return VLAPolicy.from_pretrained(resume_from / ckpt.PRETRAINED)
-    features = dataset_features(root)
+        return load_checkpoint(resume_from / ckpt.PRETRAINED)
+    features = dataset_features(roots)
+    policy_cfg = OmegaConf.to_container(cfg.policy, resolve=True)
+    name = policy_cfg.pop("name", "vla")
+    if name in LEROBOT_POLICIES:
+        return make_lerobot_policy(name, policy_cfg, load_stats(roots), features)
+    if name != "vla":
+        raise ConfigError(f"policy={name}: `vla train` trains vla, {', '.join(LEROBOT_POLICIES)}")
     chunks = None
     if cfg.tokenizer.type == "fast":  # FAST's BPE is fitted on the dataset's action chunks
-        loader = make_dataloader(root, cfg.policy.chunk_size, 256, shuffle=False)
+        loader = make_dataloader(roots, cfg.policy.chunk_size, 256, shuffle=False)
         chunks = collect_action_chunks(loader)
-    policy_cfg = OmegaConf.to_container(cfg.policy, resolve=True)
-    policy_cfg.pop("name", None)
     return VLAPolicy.from_config(
-        policy_cfg, load_stats(root), features.cameras, features.state_dim, features.action_dim, chunks
+        policy_cfg, load_stats(roots), features.cameras, features.state_dim, features.action_dim, chunks
     )
 
 
 def make_evaluator(cfg: DictConfig, out_root: Path) -> Any:
-    """(policy, step) -> {"success/<split>": rate}: the sim evaluation run during training."""
+    """(policy, step) -> success_metrics: the sim evaluation run during training, as `vla eval` runs it
+    (eval.envs or the multi-task env: per task, and the average as success/<split>)."""
     env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
     eval_cfg = OmegaConf.to_container(cfg.eval, resolve=True)
 

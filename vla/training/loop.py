@@ -7,6 +7,14 @@ precision and shards data across processes, so the same code runs on a laptop CP
 Exact resume: the data order of epoch e is a function of (seed, e) only (the loader factory is
 called with the epoch), the position inside the epoch is saved, and every RNG is restored after
 everything has been built, so N steps straight == N/2 steps + resume + N/2 steps.
+
+Time budget (cfg.max_seconds, None = none): training stops after the first step that ends at or past
+it (or at cfg.steps, whichever comes first), then saves and evaluates as at the last step. The budget
+counts training time only (steps, data, checkpoints; not the sim evaluations), summed over the run's
+sessions: train_s is saved with every checkpoint, so a resumed run gets what is left of it, and a run
+whose budget is spent resumes to do nothing (raise max_seconds to continue, as steps to extend one).
+The learning-rate schedule still follows cfg.steps. Every train record of metrics.jsonl carries
+train_s, the budgeted seconds spent by that step.
 """
 
 import logging
@@ -20,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import gather_object
+from accelerate.utils import broadcast, gather_object
 
 from vla import checkpoint as ckpt
 from vla.logging_utils import RunLogger, progress
@@ -45,6 +53,7 @@ class Trainer:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0  # data position: batches of `epoch` already consumed
+    train_s: float = 0.0  # training seconds spent by the run so far, all sessions (the time budget's)
     history: list[float] = field(default_factory=list)  # loss per step (tests compare curves)
 
     def __post_init__(self) -> None:
@@ -76,6 +85,7 @@ class Trainer:
             directory, self.optimizer, self.scheduler, rank=self.accelerator.process_index
         )
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.train_s = float(state.get("train_s", 0.0))  # checkpoints from before the time budget: 0
         if self.logger is not None:
             self.logger.truncate_after(self.step)
 
@@ -97,29 +107,56 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------- loop
     def fit(self, until: int | None = None) -> None:
-        """Trains to cfg.steps (or stops after step `until`, as a kill would, for resume tests)."""
+        """Trains to cfg.steps or the time budget (module doc), or stops after step `until`, as a kill
+        would, for resume tests."""
         total, main = int(self.cfg["steps"]), self.accelerator.is_main_process
         stop = total if until is None else min(until, total)
+        if self.step < stop and self._out_of_time():
+            log.warning(self._budget_note("the time budget is spent: nothing to train"))
+            return
         bar = progress(total, initial=self.step, disable=not main)
         batches = self._batches()
-        t0 = time.perf_counter()
+        t0 = t_log = time.perf_counter()
+        spent0, eval_s = self.train_s, 0.0
         while self.step < stop:
             metrics = self.train_step(next(batches))
             self.step += 1
+            self.train_s = spent0 + time.perf_counter() - t0 - eval_s
             bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
             bar.update(1)
-            if self.step % self.cfg["log_every"] == 0 or self.step == total:
-                metrics["steps_per_s"] = self.cfg["log_every"] / max(time.perf_counter() - t0, 1e-9)
-                t0 = time.perf_counter()
+            out_of_time = self._out_of_time()
+            last = self.step == total or out_of_time
+            if self.step % self.cfg["log_every"] == 0 or last:
+                metrics["steps_per_s"] = self.cfg["log_every"] / max(time.perf_counter() - t_log, 1e-9)
+                t_log = time.perf_counter()
                 self._log(metrics)
-            if self.step % self.cfg["save_every"] == 0 or self.step == total:
+            if self.step % self.cfg["save_every"] == 0 or last:
                 self.save()
             every = self.cfg["eval_every"]
-            if self.evaluate and (
-                (every and self.step % every == 0) or (self.step == total and self.cfg["eval_at_end"])
-            ):
+            if self.evaluate and ((every and self.step % every == 0) or (last and self.cfg["eval_at_end"])):
+                t_eval = time.perf_counter()
                 self.run_evaluation()
+                eval_s += time.perf_counter() - t_eval
+            if out_of_time:
+                log.info(self._budget_note(f"stopped at step {self.step} of {total}"))
+                break
         bar.close()
+
+    def _out_of_time(self) -> bool:
+        """Whether the time budget is spent; every process takes the main process's answer (DDP steps
+        must stay in lockstep)."""
+        budget = self.cfg.get("max_seconds")
+        if budget is None:
+            return False
+        flag = torch.tensor([float(self.train_s >= budget)], device=self.accelerator.device)
+        if self.accelerator.num_processes > 1:
+            flag = broadcast(flag, from_process=0)
+        return bool(flag.item())
+
+    def _budget_note(self, what: str) -> str:
+        return (
+            f"{what}: train.max_seconds={self.cfg['max_seconds']} reached ({self.train_s:.1f} s of training)"
+        )
 
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, float]:
         self.model.train()
@@ -141,12 +178,12 @@ class Trainer:
 
     def _log(self, metrics: Mapping[str, float]) -> None:
         if self.logger is not None:
-            self.logger.log(self.step, {**metrics, "epoch": self.epoch})
+            self.logger.log(self.step, {**metrics, "epoch": self.epoch, "train_s": self.train_s})
 
     # -------------------------------------------------------------------------------- checkpoint
     def save(self) -> Path | None:
         self.accelerator.wait_for_everyone()
-        state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch}
+        state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "train_s": self.train_s}
         rng_states = gather_object([ckpt.capture_rng_state()])  # one per process, in rank order
         path = None
         if self.accelerator.is_main_process:

@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from vla import checkpoint as ckpt
-from vla.data.dataset import make_dataloader
+from vla.data.dataset import Roots, make_dataloader
 from vla.training.validate import ConfigError
 
 
@@ -119,12 +119,14 @@ def make_accelerator(train_cfg: Mapping[str, Any]) -> Accelerator:
     return accelerator
 
 
-def loader_factory(cfg: DictConfig, root: Path) -> Any:
-    """epoch -> the DataLoader whose order is a function of (seed, epoch) only (exact resume)."""
+def loader_factory(cfg: DictConfig, roots: Roots) -> Any:
+    """epoch -> the DataLoader whose order is a function of (seed, epoch) only (exact resume); several
+    roots: one dataset of their concatenation, drawn by dataset.weights."""
+    weights = cfg.dataset.get("weights")
     loader = make_dataloader(
-        root, cfg.policy.chunk_size, cfg.train.batch_size, cfg.train.num_workers, shuffle=True,
+        roots, cfg.policy.chunk_size, cfg.train.batch_size, cfg.train.num_workers, shuffle=True,
         seed=cfg.seed, drop_last=True, persistent_workers=False,
-        start_fraction=cfg.train.episode_start_fraction,
+        start_fraction=cfg.train.episode_start_fraction, weights=None if weights is None else list(weights),
     )  # fmt: skip
     if len(loader) == 0:
         raise ConfigError(

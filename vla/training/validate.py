@@ -5,9 +5,12 @@ struct"); these checks reject known keys with bad values, naming the key and a v
 """
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+
+from vla.config import CONF_DIR
 
 SPLITS = ("train", "heldout_phrasing", "heldout_combo")
 MIXED_PRECISION = ("no", "fp16", "bf16")
@@ -33,6 +36,10 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_root_list(v: Any) -> bool:
+    return OmegaConf.is_list(v) and len(v) > 0 and all(isinstance(r, str) for r in v)
+
+
 def _is_num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
@@ -54,6 +61,10 @@ def validate_train(cfg: DictConfig) -> None:
         cfg, t + "betas", lambda v: len(v) == 2 and all(_is_num(b) and 0 <= b < 1 for b in v),
         "must be two numbers in [0, 1)", "[0.9,0.95]",
     )  # fmt: skip
+    _check(
+        cfg, t + "max_seconds", lambda v: v is None or (_is_num(v) and v > 0),
+        "must be null (no time budget) or a number of seconds > 0", "3600",
+    )  # fmt: skip
     steps = cfg.train.steps
     _check(
         cfg, t + "warmup_steps", lambda v: _is_int(v) and 0 <= v <= steps, f"must be in [0, {steps}]", "100"
@@ -74,7 +85,49 @@ def validate_train(cfg: DictConfig) -> None:
     _check(cfg, "dataset.seed_base", lambda v: _is_int(v) and v >= 0, "must be an integer >= 0", "1000")
     _check(cfg, "dataset.video_codec", lambda v: v in VIDEO_CODECS, f"must be one of {VIDEO_CODECS}", "h264")
     _check(cfg, "seed", _is_int, "must be an integer", "0")
+    validate_dataset_roots(cfg)
     validate_eval(cfg)
+
+
+ROOTS_EXAMPLE = "[outputs/datasets/pick,outputs/datasets/push]"
+
+
+def validate_dataset_roots(cfg: DictConfig) -> None:
+    """One dataset (dataset.root) or several (dataset.roots, optionally dataset.weights), not both.
+
+    dataset.root's default (`outputs/datasets/${env.id}`, an interpolation) gives way to dataset.roots;
+    a root set on the command line or by a preset does not.
+    """
+    data = cfg.dataset
+    roots, weights = data.get("roots"), data.get("weights")
+    root_given = data.root is not None and not OmegaConf.is_interpolation(data, "root")
+    if roots is None:
+        if data.root is None:
+            raise ConfigError(
+                f"neither dataset.root nor dataset.roots is set (fix: e.g. `dataset.roots={ROOTS_EXAMPLE}`)"
+            )
+        if weights is not None:
+            raise ConfigError(
+                f"dataset.weights={list(weights)} needs dataset.roots (fix: `dataset.roots={ROOTS_EXAMPLE}`)"
+            )
+        return
+    _check(cfg, "dataset.roots", _is_root_list, "must be a non-empty list of dataset folders", ROOTS_EXAMPLE)
+    if root_given:
+        raise ConfigError(
+            f"dataset.root={data.root!r} and dataset.roots={list(roots)} are both set: give one "
+            "(fix: `dataset.root=null` to train on dataset.roots)"
+        )
+    twice = sorted({r for r in roots if list(roots).count(r) > 1})
+    if twice:
+        raise ConfigError(
+            f"dataset.roots lists {twice} twice (fix: list each once; dataset.weights weights them)"
+        )
+    if weights is not None:
+        ones = "[" + ",".join("1" * len(roots)) + "]"
+        _check(
+            cfg, "dataset.weights", lambda v: len(v) == len(roots) and all(_is_num(w) and w > 0 for w in v),
+            f"must be {len(roots)} numbers > 0, one per dataset.roots entry", ones,
+        )  # fmt: skip
 
 
 def validate_eval(cfg: DictConfig) -> None:
@@ -94,3 +147,8 @@ def validate_eval(cfg: DictConfig) -> None:
         "must be null (the policy's own) or an integer > 0", "1",
     )  # fmt: skip
     _check(cfg, e + "video_size", lambda v: _is_int(v) and 32 <= v <= 2048, "must be in [32, 2048]", "256")
+    known = sorted(p.stem for p in (Path(CONF_DIR) / "env").glob("*.yaml"))
+    _check(
+        cfg, e + "envs", lambda v: v is None or (len(v) > 0 and all(name in known for name in v)),
+        f"must be null (the env group's env) or a non-empty list drawn from {known}", "[pick_cube,push_cube]",
+    )  # fmt: skip
