@@ -23,10 +23,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:Cannot enable progress bars")
 
 
 def _start_recording(root: Path, cwd: Path) -> subprocess.Popen:
-    """`vla record` as a real subprocess: 200 episodes (never finishes in the test), commit every 2."""
+    """`vla record` as a real subprocess: 200 episodes (never finishes in the test), commit every 2, by
+    count only (on a loaded machine the 30 s timer, started before lerobot's import, fired after one)."""
     args = [
         sys.executable, "-m", "vla.cli", "record", "env=pick_cube", f"root={root}", "num_episodes=200",
-        "commit_every=2", "env.kwargs.image_size=64", f"hydra.run.dir={cwd}/hydra",
+        "commit_every=2", "commit_every_s=null", "env.kwargs.image_size=64", f"hydra.run.dir={cwd}/hydra",
     ]  # fmt: skip
     return subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
