@@ -7,9 +7,11 @@ loopback) runs a hold policy, so the model is excluded and what is measured is t
   the next control tick, up to one period: the loop runs on its own clock, it is not triggered by states);
 - jitter: |actual period - nominal period|; overruns: ticks that started a full period late.
 Each rate runs idle and under sustained CPU load (one busy process per core), with the control thread
-at SCHED_FIFO priority 10 (the default) and, for comparison, at normal priority.
+at SCHED_FIFO priority 10 (the default) and at normal priority, side by side in the same run. Where
+SCHED_FIFO is not permitted (not root, no rtprio limit) the real-time rows say so and are not measured:
+the runner would fall back to normal priority and the row would repeat the normal one under a false name.
 
-    python -m benchmarks.bench_bridge [--seconds 10]
+    python -m benchmarks.bench_bridge [--seconds 10] [--no-write]
 """
 
 import argparse
@@ -22,14 +24,17 @@ import time
 import numpy as np
 from hydra import compose, initialize_config_dir
 
-from benchmarks.common import markdown_table, write_section
+from benchmarks.common import command_line, markdown_table, write_section
 from policies.base import Observation, Policy
 from vla.bridge.deploy import build_runner
+from vla.bridge.rt import set_realtime
 from vla.bridge.runner import Runner
 from vla.config import CONF_DIR
 from vla.constants import OBS_STATE
 
 _FAULTS = ("fault_loop", "fault_observation", "fault_policy")
+RT_PRIORITY = 10  # conf/deploy.yaml's default
+GOAL_P99_MS = 5
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -63,6 +68,11 @@ def measure(rate_hz: int, seconds: float, load: bool, rt_priority: int, domain: 
         deadline = time.monotonic() + 60
         while not runner.latency_s and time.monotonic() < deadline:
             time.sleep(0.05)
+        got = _thread_priority(thread)
+        if got != rt_priority:  # the row must name the priority the control loop really ran at
+            runner.stop()
+            thread.join(10)
+            raise RuntimeError(f"control thread runs at priority {got}, asked for {rt_priority}")
         if load:  # the load starts once everything is up, and lasts the whole measurement
             burners = [_spawn(["-c", "while True: pass"], domain) for _ in range(os.cpu_count() or 1)]
         stats = _window(runner, seconds)
@@ -73,6 +83,21 @@ def measure(rate_hz: int, seconds: float, load: bool, rt_priority: int, domain: 
             p.terminate()
             p.wait(10)
     return stats
+
+
+def realtime_permitted(priority: int) -> bool:
+    """Whether this process may give a thread SCHED_FIFO `priority` (tried in a throwaway thread)."""
+    result: list[bool] = []
+    probe = threading.Thread(target=lambda: result.append(set_realtime(priority)))
+    probe.start()
+    probe.join()
+    return result[0]
+
+
+def _thread_priority(thread: threading.Thread) -> int:
+    """The SCHED_FIFO priority `thread` runs at; 0 for normal scheduling."""
+    tid = thread.native_id or 0
+    return os.sched_getparam(tid).sched_priority if os.sched_getscheduler(tid) == os.SCHED_FIFO else 0
 
 
 def _window(runner: Runner, seconds: float) -> dict[str, float]:
@@ -104,58 +129,96 @@ def _window(runner: Runner, seconds: float) -> dict[str, float]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+HEADER = [
+    "rate",
+    "machine",
+    "control thread",
+    "ticks",
+    "bridge p50 ms",
+    "bridge p99 ms",
+    "bridge max ms",
+    "wire p50 ms",
+    "wire p99 ms",
+    "jitter p50 ms",
+    "jitter p99 ms",
+    "jitter max ms",
+    "overruns",
+    "watchdog trips",
+]
+
+
+def _row(rate: int, load: bool, rt: int, r: dict | None) -> list[object]:
+    thread = f"FIFO {rt}" if rt else "normal"
+    if r is None:
+        machine = "+ CPU load" if load else "no added load"
+        return [f"{rate} Hz", machine, f"{thread}: not permitted here (needs root or an rtprio limit)"] + [
+            "-"
+        ] * (len(HEADER) - 3)
+    return [
+        f"{rate} Hz",
+        f"{'+ CPU load' if load else 'no added load'} (load avg {r['loadavg']:.1f})",
+        thread,
+        r["ticks"],
+        f"{r['lat_p50']:.2f}",
+        f"{r['lat_p99']:.2f}",
+        f"{r['lat_max']:.2f}",
+        f"{r['wire_p50']:.1f}",
+        f"{r['wire_p99']:.1f}",
+        f"{r['jit_p50']:.2f}",
+        f"{r['jit_p99']:.2f}",
+        f"{r['jit_max']:.2f}",
+        r["overruns"],
+        r["faults"],
+    ]
+
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rates", type=int, nargs="+", default=[30, 50], help="control rates, Hz")
+    parser.add_argument("--no-write", action="store_true", help="print only; write no results file")
     args = parser.parse_args(argv)
-    rows = []
-    cases = [(30, False, 10), (50, False, 10), (30, True, 10), (50, True, 10), (30, True, 0), (50, True, 0)]
+    permitted = realtime_permitted(RT_PRIORITY)
+    rows, results = [], []
+    # for each machine condition and rate: the real-time row, then the normal-priority one
+    cases = [(rate, load, rt) for load in (False, True) for rate in args.rates for rt in (RT_PRIORITY, 0)]
     for i, (rate, load, rt) in enumerate(cases):
-        r = measure(rate, args.seconds, load, rt, domain=200 + i)
-        rows.append(
-            [
-                f"{rate} Hz",
-                f"{'+ CPU load' if load else 'no added load'} (load avg {r['loadavg']:.1f})",
-                f"FIFO {rt}" if rt else "normal",
-                r["ticks"],
-                f"{r['lat_p50']:.2f}",
-                f"{r['lat_p99']:.2f}",
-                f"{r['lat_max']:.2f}",
-                f"{r['wire_p50']:.1f}",
-                f"{r['wire_p99']:.1f}",
-                f"{r['jit_p50']:.2f}",
-                f"{r['jit_p99']:.2f}",
-                f"{r['jit_max']:.2f}",
-                r["overruns"],
-                r["faults"],
-            ]
-        )
+        r = measure(rate, args.seconds, load, rt, domain=200 + i) if permitted or not rt else None
+        rows.append(_row(rate, load, rt, r))
         print(rows[-1], flush=True)
-    header = [
-        "rate",
-        "machine",
-        "control thread",
-        "ticks",
-        "bridge p50 ms",
-        "bridge p99 ms",
-        "bridge max ms",
-        "wire p50 ms",
-        "wire p99 ms",
-        "jitter p50 ms",
-        "jitter p99 ms",
-        "jitter max ms",
-        "overruns",
-        "watchdog trips",
-    ]
+        results.append(
+            {
+                "rate_hz": rate,
+                "load": load,
+                "rt": bool(rt),
+                "p50_ms": None if r is None else r["lat_p50"],
+                "p99_ms": None if r is None else r["lat_p99"],
+                "max_ms": None if r is None else r["lat_max"],
+                "overruns": None if r is None else r["overruns"],
+                "watchdog_trips": None if r is None else r["faults"],
+            }
+        )
+    figures = {
+        "rt_priority": RT_PRIORITY,
+        "rt_permitted": permitted,
+        "goal_p99_ms": GOAL_P99_MS,
+        "seconds": args.seconds,
+        "rows": results,
+    }
     body = (
-        "Observation -> command latency excluding the model (goal: bridge p99 <= 5 ms) and control-period "
-        f"jitter, {args.seconds:.0f} s per row after warm-up; sim robot at 100 Hz in another process, "
-        "DDS on loopback. 'bridge' = state taken from DDS -> command written; 'wire' = robot wrote the "
-        "state -> command written (includes waiting for the next tick, up to one period). CPU load = one "
-        "busy-looping process per core; after a watchdog trip the benchmark re-arms (counted).\n\n"
-        + markdown_table(header, rows)
+        f"Observation -> command latency excluding the model (goal: bridge p99 <= {GOAL_P99_MS} ms) and "
+        f"control-period jitter, {args.seconds:.0f} s per row after warm-up; sim robot at 100 Hz in another "
+        "process, DDS on loopback. 'bridge' = state taken from DDS -> command written; 'wire' = robot "
+        "wrote the state -> command written (includes waiting for the next tick, up to one period). CPU "
+        "load = one busy-looping process per core; after a watchdog trip the benchmark re-arms (counted). "
+        f"Each rate and machine condition runs with the control thread at SCHED_FIFO {RT_PRIORITY} "
+        "(`rt_priority`, the default) and at normal priority, one after the other in this run; the "
+        "control thread's scheduling is read back from the kernel for every row.\n\n"
+        + markdown_table(HEADER, rows)
     )
-    write_section("bridge", "ROS 2 bridge: latency and jitter", "python -m benchmarks.bench_bridge", body)
+    title = "ROS 2 bridge: latency and jitter"
+    write_section("bridge", title, command_line("bench_bridge", argv), body, figures, dry_run=args.no_write)
+    return figures
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Data throughput: recording frames/s (`vla record` path) and loading samples/s (batch 32).
 
-    python -m benchmarks.bench_data                # writes the "data" section of BENCHMARKS.md
-    python -m benchmarks.bench_data --episodes 10 --long-episodes 100 --batches 20 --no-write
+    python -m benchmarks.bench_data                # writes results/data.json, BENCHMARKS.md "data"
+    python -m benchmarks.bench_data --episodes 5 --long-episodes 4 --batches 2 --no-write   # smoke test
 
 A long recording (the demo's TouchCube, one commit, as training records) compares lerobot's default
 video file size (every episode re-muxes the whole file: quadratic) with vla's VIDEO_FILE_MB files.
@@ -13,29 +13,47 @@ tensors), both through vla.data.dataset.make_dataloader with the same batches.
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
-from benchmarks.common import markdown_table, write_section
+from benchmarks.common import command_line, markdown_table, write_section
+from benchmarks.figures import FIGURES, speedup
 from vla.apps.record import record_dataset
+from vla.config import CONF_DIR
 from vla.data import writer
 from vla.data.dataset import make_dataloader
 from vla.data.meta import dataset_features
 
 ENV_ID = "vla/PickCube-v0"
-VIDEO = "video: lerobot LeRobotDataset + torch DataLoader (baseline)"
+CAMERAS = ["front", "wrist"]
+LOAD_MODES = {
+    "video": "video: lerobot LeRobotDataset + torch DataLoader (baseline)",
+    "memory": "memory (decode once, uint8 in RAM)",
+}
+
+
+def record_defaults() -> dict:
+    """`vla record`'s commit cadence and video settings (conf/record.yaml), so the benchmark records
+    as the command does and says so."""
+    cfg = OmegaConf.load(Path(CONF_DIR) / "record.yaml")
+    return {
+        "commit_every": cfg.commit_every,
+        "commit_every_s": cfg.commit_every_s,
+        "video": OmegaConf.to_container(cfg.video),
+    }
 
 
 def bench_record(root: Path, episodes: int, image_size: int, workers: int) -> dict[str, float]:
-    kwargs = {"image_size": image_size, "cameras": ["front", "wrist"]}
+    kwargs = {"image_size": image_size, "cameras": CAMERAS}
     start = time.perf_counter()
     result = record_dataset(
-        ENV_ID, root, episodes, "train", 0, env_kwargs=kwargs, num_workers=workers, progress=False
-    )
+        ENV_ID, root, episodes, "train", 0, env_kwargs=kwargs, num_workers=workers, progress=False,
+        **record_defaults(),
+    )  # fmt: skip
     seconds = time.perf_counter() - start
     frames = dataset_features(root).num_frames
     return {"episodes": result.recorded, "frames": frames, "seconds": seconds, "frames_s": frames / seconds}
@@ -49,7 +67,7 @@ def bench_long_record(root: Path, episodes: int, file_mb: int) -> dict[str, floa
         start = time.perf_counter()
         result = record_dataset(
             "vla/TouchCube-v0", root, episodes, "train", 1000, env_kwargs=kwargs, num_workers=2,
-            commit_every=episodes, commit_every_s=None, progress=False,
+            commit_every=episodes, commit_every_s=None, video=record_defaults()["video"], progress=False,
         )  # fmt: skip
         seconds = time.perf_counter() - start
     finally:
@@ -100,25 +118,24 @@ def _record_table(rows: list[tuple[str, dict]]) -> str:
     )
 
 
-def _long_table(rows: list[tuple[str, dict]]) -> str:
-    baseline = rows[0][1]["seconds"]
+def _long_table(rows: list[tuple[str, dict]], figures: dict) -> str:
+    speedups = ["1.00x", FIGURES["data"]["long_speedup"](figures)]  # baseline, then vla's files
     body = [
-        [
-            name,
-            r["episodes"],
-            r["frames"],
-            r["files"],
-            f"{r['seconds']:.1f}",
-            f"{baseline / r['seconds']:.2f}x",
-        ]
-        for name, r in rows
+        [name, r["episodes"], r["frames"], r["files"], f"{r['seconds']:.1f}", speedup]
+        for (name, r), speedup in zip(rows, speedups, strict=True)
     ]
     return markdown_table(["video files", "episodes", "frames", "mp4 files", "wall s", "speed-up"], body)
 
 
 def _load_table(rows: list[tuple[str, int, dict]], baseline: float) -> str:
     body = [
-        [mode, workers, f"{r['setup_s']:.1f}", f"{r['samples_s']:.0f}", f"{r['samples_s'] / baseline:.1f}x"]
+        [
+            LOAD_MODES[mode],
+            workers,
+            f"{r['setup_s']:.1f}",
+            f"{r['samples_s']:.0f}",
+            speedup(r["samples_s"], baseline),
+        ]
         for mode, workers, r in rows
     ]
     return markdown_table(
@@ -126,17 +143,20 @@ def _load_table(rows: list[tuple[str, int, dict]], baseline: float) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--episodes", type=int, default=30, help="episodes recorded (default 30)")
     parser.add_argument(
-        "--long-episodes", type=int, default=600, help="episodes of the long recording (default 600)"
+        "--long-episodes",
+        type=int,
+        default=1800,
+        help="episodes of the long recording (default: the demo's 1800)",
     )
     parser.add_argument("--image-size", type=int, default=96, help="camera image size (default 96)")
     parser.add_argument("--batches", type=int, default=40, help="timed batches per loader (default 40)")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument("--no-write", action="store_true", help="print only; write no results file")
     args = parser.parse_args(argv)
     import lerobot.datasets.lerobot_dataset  # noqa: F401  (~10 s import, not part of any timing)
 
@@ -160,34 +180,51 @@ def main(argv: list[str] | None = None) -> None:
             ),
         ]
         loads = [
-            (VIDEO, 2, bench_load(root, "video", 2, args.batches)),
-            (VIDEO, 0, bench_load(root, "video", 0, args.batches)),
-            ("memory (decode once, uint8 in RAM)", 2, bench_load(root, "memory", 2, args.batches)),
-            ("memory (decode once, uint8 in RAM)", 0, bench_load(root, "memory", 0, args.batches)),
+            (mode, workers, bench_load(root, mode, workers, args.batches))
+            for mode, workers in (("video", 2), ("video", 0), ("memory", 2), ("memory", 0))
         ]
+    defaults = record_defaults()
+    load = {f"{mode}_{workers}w": r["samples_s"] for mode, workers, r in loads}
+    figures = {
+        "env_id": ENV_ID,
+        "cameras": CAMERAS,
+        "image_size": args.image_size,
+        "record_frames_s": {"inline": records[0][1]["frames_s"], "workers2": records[1][1]["frames_s"]},
+        "long": {
+            "episodes": args.long_episodes,
+            "frames": longs[1][1]["frames"],
+            "baseline_mb": lerobot_mb,
+            "baseline_s": longs[0][1]["seconds"],
+            "vla_mb": writer.VIDEO_FILE_MB,
+            "vla_s": longs[1][1]["seconds"],
+        },
+        "load_samples_s": load,
+        "commit_every": defaults["commit_every"],
+        "commit_every_s": defaults["commit_every_s"],
+    }
+    every_s = defaults["commit_every_s"]
+    cadence = f"every {defaults['commit_every']} episodes" + (f" or {every_s} s" if every_s else "")
+    video = ", ".join(f"{k} {v}" for k, v in defaults["video"].items())
     body = (
-        f"{ENV_ID}, expert policy, cameras front+wrist at {args.image_size}x{args.image_size}, "
-        "h264 with every frame a keyframe (vla's default), 10 fps; commit every 10 episodes. Wall time "
-        "covers the whole `record_dataset` call (env probe, spawning the worker processes, rollouts, "
-        "encoding, commits).\n\n"
+        f"{ENV_ID}, expert policy, cameras {'+'.join(CAMERAS)} at {args.image_size}x{args.image_size}, "
+        f"as `vla record` records (conf/record.yaml): video {video}, commit {cadence}, "
+        "10 fps. Wall time covers the whole `record_dataset` call (env probe, spawning the worker "
+        "processes, rollouts, encoding, commits).\n\n"
         f"{_record_table(records)}\n\n"
         f"Long recording: vla/TouchCube-v0 (layout slots), front camera at 96x96, {args.long_episodes} "
         "episodes, 2 rollout workers, one commit (as `vla train` records its dataset). lerobot appends each "
         "episode to the current video file by rewriting the file; the file size limit bounds that.\n\n"
-        f"{_long_table(longs)}\n\n"
+        f"{_long_table(longs, figures)}\n\n"
         f"Loading: chunk_size 10, batch 32, {args.batches} timed batches after a warm-up batch; 'setup' = "
         "building the loader + first batch (memory mode decodes every frame then).\n\n"
         f"{_load_table(loads, loads[0][2]['samples_s'])}\n\n"
-        "The machine's 2 cores are shared with other jobs "
-        f"(load average {os.getloadavg()[0]:.1f} at the end of this run), so figures vary run to run; "
-        "on 2 busy cores, extra processes (rollout or loader workers) mostly add start-up and IPC cost.\n"
+        f"Load average {os.getloadavg()[0]:.1f} at the end of this run (other jobs on the machine slow "
+        "the figures); on 2 cores, extra processes (rollout or loader workers) mostly add start-up and "
+        "IPC cost.\n"
     )
-    argv = sys.argv[1:] if argv is None else argv
-    command = "python -m benchmarks.bench_data" + (f" {' '.join(argv)}" if argv else "")
-    if args.no_write:
-        print(body)
-    else:
-        write_section("data", "Data: recording and loading", command, body)
+    title = "Data: recording and loading"
+    write_section("data", title, command_line("bench_data", argv), body, figures, dry_run=args.no_write)
+    return figures
 
 
 if __name__ == "__main__":

@@ -1,17 +1,24 @@
-"""Model benchmark: the tiny VLA on this CPU (writes the `model` section of BENCHMARKS.md).
+"""Model benchmark: the tiny VLA on this CPU (writes the `model` results and BENCHMARKS.md section).
 
 - chunk latency p50/p99 and effective actions/s (executed actions per second of inference) for every
-  decoder x tokenizer, batch 1, from an observation dict to unnormalised actions;
+  decoder x tokenizer, batch 1, from an observation dict to unnormalised actions, on a policy trained
+  until its decodes are well formed (malformed decodes are counted; a latency with repairs is not shown);
 - tokens per chunk, bins vs fast, on smooth synthetic joint trajectories;
-- our greedy constrained decoders vs transformers' model.generate() on the same model and prompt;
+- the KV-cached AR decoder vs transformers' model.generate(): same model, prompt and tokens (asserted);
+- the parallel decoder vs the AR one: different models with different outputs, from the latency table;
 - training samples/s at batch 32 (forward + backward + AdamW step).
 
-Data: synthetic batches in the data contract's layout (random images, smooth sinusoidal actions). The
-fast tokenizer is fitted on such chunks and each policy is first trained for a few steps on them, so
-variable-length decoding stops where a trained model would. Run: `python -m benchmarks.bench_model`.
+Data: synthetic observations in the data contract's layout (random uint8 images, smooth sinusoidal
+actions). The fast tokenizer is fitted on such chunks. Each policy is trained on a few observations
+until it decodes all of them well formed, and its latency is measured on those observations, so
+variable-length decoding stops where a trained model's would.
+
+    python -m benchmarks.bench_model [--reps 40] [--no-write]
+    python -m benchmarks.bench_model --reps 3 --train-steps 3 --fit-steps 40 --no-write   # smoke test
 """
 
 import argparse
+import itertools
 import logging
 import statistics
 import time
@@ -20,12 +27,16 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from benchmarks.common import markdown_table, write_section
+from benchmarks.common import command_line, markdown_table, write_section
+from benchmarks.figures import FIGURES
 from policies.vla.policy import VLAPolicy, fake_observation, observation_to_batch
 from vla.data.normalize import compute_stats
 
 CAMERAS = ("front", "wrist")  # the default; --cameras front measures the demo preset
 DIM = 6
+GOAL_P50_MS, GOAL_ACTIONS_S = 25, 200  # chunk latency goals (batch 1)
+GOAL_GENERATE_SPEEDUP = 3  # our KV-cached decoding vs generate()
+CHECK_EVERY = 40  # training steps between checks that the decodes are well formed
 
 
 def smooth_chunks(n: int, chunk: int, seed: int) -> np.ndarray:
@@ -90,8 +101,9 @@ def train(policy: VLAPolicy, steps: int, batch_size: int, image_size: int) -> fl
     return (steps - 2) * batch_size / (time.perf_counter() - start)
 
 
-def timed(fn: Callable[[], object], reps: int) -> list[float]:
-    fn()  # warm-up
+def timed(fn: Callable[[], object], reps: int, warm_up: bool = True) -> list[float]:
+    if warm_up:
+        fn()
     out = []
     for _ in range(reps):
         t = time.perf_counter()
@@ -104,9 +116,74 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs) * 1000, q))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reps", type=int, default=40, help="latency repetitions per configuration")
+def eval_set(n: int, chunk: int, image_size: int, cameras: tuple[str, ...]) -> tuple[list[dict], dict]:
+    """`n` observations as a camera gives them (uint8) and the training batch of exactly those."""
+    actions = torch.from_numpy(smooth_chunks(n, chunk, seed=5))  # (n, T, D)
+    obs = []
+    for i in range(n):
+        o = fake_observation(cameras, image_size=image_size, state_dim=DIM, seed=100 + i)
+        o["observation.state"] = actions[i, 0].numpy()
+        obs.append(o)
+    rows = [observation_to_batch(o, cameras) for o in obs]
+    batch = {k: torch.cat([r[k] for r in rows]) for k in rows[0] if k != "task"}
+    batch["task"] = [o["task"] for o in obs]
+    batch["action"] = actions
+    batch["action_is_pad"] = torch.zeros(n, chunk, dtype=torch.bool)
+    return obs, batch
+
+
+def fit(policy: VLAPolicy, batch: dict, obs: list[dict], max_steps: int) -> int:
+    """Trains on `batch` until every observation of it decodes well formed, checked every CHECK_EVERY
+    steps (at most `max_steps`); returns the steps trained."""
+    opt = torch.optim.AdamW(policy.parameters(), lr=3e-3)
+    steps = 0
+    while steps < max_steps:
+        policy.train()
+        for _ in range(min(CHECK_EVERY, max_steps - steps)):
+            loss, _ = policy.compute_loss(batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            steps += 1
+        policy.eval()
+        before = policy.decode_failures
+        for o in obs:
+            policy.predict_action_chunk(o)
+        if policy.decode_failures == before:
+            break
+    return steps
+
+
+def latency(policy: VLAPolicy, obs: list[dict], reps: int) -> dict:
+    """p50/p99 ms and actions/s over `reps` calls cycling through `obs` (after one warm-up call), and the
+    malformed (repaired) decodes among those calls."""
+    policy.predict_action_chunk(obs[0])  # warm-up
+    before, cycle = policy.decode_failures, itertools.cycle(obs)
+    lat = timed(lambda: policy.predict_action_chunk(next(cycle)), reps, warm_up=False)
+    return {
+        "p50_ms": pct(lat, 50),
+        "p99_ms": pct(lat, 99),
+        "actions_s": policy.cfg.n_action_steps / statistics.median(lat),
+        "calls": reps,
+        "repairs": policy.decode_failures - before,
+    }
+
+
+def _latency_rows(figures: dict) -> list[list[object]]:
+    rows = []
+    for key, r in figures["latency"].items():
+        tokenizer, decoder = key.split("/")
+        shown = r["repairs"] == 0  # a repaired decode is not a trained model's latency
+        cells = [f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['actions_s']:.0f}"] if shown else ["-"] * 3
+        rows.append([tokenizer, decoder, r["train_steps"], *cells, f"{r['repairs']}/{r['calls']}"])
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--reps", type=int, default=40, help="latency calls per configuration")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (the CI machine has 2 shared cores)"
     )
@@ -114,93 +191,134 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--cameras", nargs="+", default=list(CAMERAS), help="e.g. --cameras front (demo)")
     parser.add_argument("--train-steps", type=int, default=12, help="steps at batch 32 for samples/s")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    parser.add_argument("--observations", type=int, default=8, help="observations trained on and timed")
+    parser.add_argument(
+        "--fit-steps", type=int, default=400, help="most training steps for well-formed decodes"
+    )
+    parser.add_argument("--no-write", action="store_true", help="print only; write no results file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    logging.getLogger("vla.model.tokenizers.base").setLevel(
-        logging.ERROR
-    )  # failures are counted in the table
+    logging.getLogger("vla.model.tokenizers.base").setLevel(logging.ERROR)  # repairs are counted
     cameras = tuple(args.cameras)
-    obs = fake_observation(cameras, image_size=args.image_size, state_dim=DIM)
-    lat_rows, tok_rows, gen_rows, train_rows = [], [], [], []
+    obs, batch = eval_set(args.observations, args.chunk, args.image_size, cameras)
+    figures: dict = {
+        "cameras": len(cameras),
+        "image_size": args.image_size,
+        "chunk": args.chunk,
+        "threads": args.threads,
+        "goal_p50_ms": GOAL_P50_MS,
+        "goal_actions_s": GOAL_ACTIONS_S,
+        "goal_generate_speedup": GOAL_GENERATE_SPEEDUP,
+        "latency": {},
+        "train_samples_s": {},
+    }
     for tokenizer in ("bins", "fast"):
         for decoder in ("parallel", "ar"):
+            key = f"{tokenizer}/{decoder}"
             policy = build(tokenizer, decoder, args.chunk, args.image_size, cameras)
-            sps = train(policy, args.train_steps, 32, args.image_size)
-            train(
-                policy, 40, 8, args.image_size
-            )  # a little more so variable-length decoding ends like a trained model
-            train_rows.append([tokenizer, decoder, f"{sps:.1f}"])
-            lat = timed(lambda p=policy: p.predict_action_chunk(obs), args.reps)
-            steps = policy.cfg.n_action_steps
-            lat_rows.append(
-                [
-                    tokenizer,
-                    decoder,
-                    f"{pct(lat, 50):.1f}",
-                    f"{pct(lat, 99):.1f}",
-                    f"{steps / statistics.median(lat):.0f}",
-                    f"{policy.decode_failures}/{args.reps + 1}",
-                ]
-            )
-            if tokenizer == "bins":
-                gen_rows.append(compare_generate(policy, obs, decoder, args.reps // 4 or 1))
+            figures["train_samples_s"][key] = train(policy, args.train_steps, 32, args.image_size)
+            steps = fit(policy, batch, obs, args.fit_steps)
+            figures["latency"][key] = {**latency(policy, obs, args.reps), "train_steps": steps}
+            print(key, figures["latency"][key], flush=True)
+            if key == "bins/ar":
+                figures["generate"] = compare_generate(policy, obs[0], max(1, args.reps // 2))
         if tokenizer == "fast":
             tok_rows = token_rows(policy, args.chunk)
-    body = "\n\n".join(
+    body = _body(args, figures, tok_rows)
+    preset = "" if cameras == CAMERAS and args.chunk == 10 else f" ({'+'.join(cameras)}, chunk {args.chunk})"
+    name = "model" if not preset else f"model_{'_'.join(cameras)}_chunk{args.chunk}"
+    title = f"Model: tiny VLA latency, tokens per chunk, decoding, training{preset}"
+    write_section(name, title, command_line("bench_model", argv), body, figures, dry_run=args.no_write)
+    return figures
+
+
+def _body(args: argparse.Namespace, figures: dict, tok_rows: list[list[object]]) -> str:
+    gen, (par, ar) = figures["generate"], (figures["latency"]["bins/parallel"], figures["latency"]["bins/ar"])
+    return "\n\n".join(
         [
-            f"Tiny VLA (SmolVLM architecture, random init + a few synthetic steps), {len(cameras)} camera(s) "
-            f"at {args.image_size} px, 6-D state and actions, chunk {args.chunk}, batch 1, "
-            f"torch threads: {args.threads}. "
-            "Effective actions/s = actions executed per chunk (n_action_steps = chunk) / p50 latency.",
+            f"Tiny VLA (SmolVLM architecture, random init), {figures['cameras']} camera(s) at "
+            f"{args.image_size} px, 6-D state and actions, chunk {args.chunk}, batch 1, torch threads: "
+            f"{args.threads}. Each policy is trained on {args.observations} synthetic observations until "
+            f"it decodes every one of them well formed (checked every {CHECK_EVERY} steps, at most "
+            f"{args.fit_steps}); the latency calls cycle through those observations. Effective actions/s = "
+            "actions executed per chunk (n_action_steps = chunk) / p50 latency. A configuration whose "
+            "measured calls needed a repaired (malformed) decode shows no latency: that would not be a "
+            "trained model's.",
             "### Chunk latency\n\n"
             + markdown_table(
-                ["tokenizer", "decoder", "p50 ms", "p99 ms", "effective actions/s", "malformed (repaired)"],
-                lat_rows,
+                [
+                    "tokenizer",
+                    "decoder",
+                    "training steps",
+                    "p50 ms",
+                    "p99 ms",
+                    "effective actions/s",
+                    "malformed (repaired) / calls",
+                ],
+                _latency_rows(figures),
             ),
             "### Tokens per chunk (smooth synthetic trajectories, 200 chunks)\n\n"
             + markdown_table(["tokenizer", "mean", "max", "compression vs bins"], tok_rows),
-            "### Our decoding vs `model.generate()` (same model, prompt, greedy, constrained to action "
-            "tokens, "
-            f"bins: {args.chunk * DIM} tokens)\n\n"
+            "### KV-cached AR decoder vs `model.generate()`\n\n"
+            f"Same model (bins, AR), prompt and greedy decoding constrained to action tokens, "
+            f"{gen['tokens']} tokens; both timed from the prompt's tokens and pixels to the action tokens; "
+            "the tokens are asserted equal.\n\n"
             + markdown_table(
-                ["ours", "ours p50 ms", "generate() p50 ms", "speed-up (generate / ours)", "same tokens"],
-                gen_rows,
+                ["ours p50 ms", "generate() p50 ms", "speed-up (generate / ours)", "same tokens"],
+                [
+                    [
+                        f"{gen['ours_p50_ms']:.1f}",
+                        f"{gen['generate_p50_ms']:.1f}",
+                        FIGURES["model"]["ar_vs_generate"](figures),
+                        gen["same_tokens"],
+                    ]
+                ],
+            ),
+            "### Parallel decoder vs KV-cached AR decoder (bins)\n\n"
+            "Different models with different outputs: the parallel decoder is trained to predict every "
+            "action token in one forward pass (query tokens), the AR one token by token. p50 from the chunk "
+            "latency table.\n\n"
+            + markdown_table(
+                ["AR p50 ms", "parallel p50 ms", "speed-up (AR / parallel)"],
+                [
+                    [
+                        f"{ar['p50_ms']:.1f}",
+                        f"{par['p50_ms']:.1f}",
+                        FIGURES["model"]["parallel_vs_ar"](figures),
+                    ]
+                ],
             ),
             "### Training throughput (batch 32, forward + backward + AdamW)\n\n"
-            + markdown_table(["tokenizer", "decoder", "samples/s"], train_rows),
+            + markdown_table(
+                ["tokenizer", "decoder", "samples/s"],
+                [[*k.split("/"), f"{v:.1f}"] for k, v in figures["train_samples_s"].items()],
+            ),
         ]
     )
-    command = "python -m benchmarks.bench_model" + (" " + " ".join(argv) if argv else "")
-    if args.no_write:
-        print(body)
-    else:
-        preset = (
-            "" if cameras == CAMERAS and args.chunk == 10 else f" ({'+'.join(cameras)}, chunk {args.chunk})"
-        )
-        name = "model" if not preset else f"model_{'_'.join(cameras)}_chunk{args.chunk}"
-        write_section(
-            name, f"Model: tiny VLA latency, tokens per chunk, decoding, training{preset}", command, body
-        )
 
 
 @torch.no_grad()
-def compare_generate(policy: VLAPolicy, obs: dict, decoder: str, reps: int) -> list[object]:
+def compare_generate(policy: VLAPolicy, obs: dict, reps: int) -> dict:
+    """Our KV-cached AR decoder vs generate() on the same model and prompt; the tokens must be equal."""
     model = policy.model
     batch = policy._model_batch(observation_to_batch(obs, policy.cfg.cameras))
-    ids, mask, pixels = model.build_prompt(batch["images"], batch["state"], batch["task"])
-    decode = model._decode_parallel if decoder == "parallel" else model._decode_ar
-    ours = timed(lambda: decode(ids, mask, pixels), reps * 4)
-    theirs = timed(lambda: model.generate_baseline(batch), reps)
-    same = torch.equal(model.action_ids[decode(ids, mask, pixels)], model.generate_baseline(batch))
-    ratio = statistics.median(theirs) / statistics.median(ours)
-    return [
-        decoder,
-        f"{pct(ours, 50):.1f}",
-        f"{pct(theirs, 50):.1f}",
-        f"{ratio:.1f}x",
-        same if decoder == "ar" else "n/a",
-    ]
+
+    def ours() -> torch.Tensor:
+        return model.action_ids[
+            model._decode_ar(*model.build_prompt(batch["images"], batch.get("state"), batch["task"]))
+        ]
+
+    same = torch.equal(ours(), model.generate_baseline(batch))
+    if not same:  # then the speed-up would compare different work
+        raise AssertionError("the KV-cached AR decoder and generate() gave different tokens")
+    ours_s = timed(ours, reps)
+    theirs_s = timed(lambda: model.generate_baseline(batch), reps)
+    return {
+        "ours_p50_ms": pct(ours_s, 50),
+        "generate_p50_ms": pct(theirs_s, 50),
+        "tokens": model.act_tok.max_tokens,
+        "same_tokens": same,
+    }
 
 
 def token_rows(fast_policy: VLAPolicy, chunk: int) -> list[list[object]]:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import markdown_table, write_section
+from benchmarks.common import command_line, markdown_table, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT / "outputs/bench/threads_touch_cube"
@@ -172,8 +172,10 @@ def _ratio(value: float, quiet: float) -> str:
     return f"{value:.2f} ({value / quiet:.0%})"
 
 
-def _threads_table(seconds: float) -> str:
-    rows = []
+def _threads_table(seconds: float) -> tuple[str, dict]:
+    """The table, and the headline figures of vla's default and torch's default (one spinning thread
+    per core) beside the quiet machine and the busy one."""
+    rows, settings = [], {}
     for label, threads, env in _thread_settings():
         train = {load: measure("train", load, seconds, threads, env)["steps_per_s"] for load in LOADS}
         pol = {load: measure("policy", load, seconds, threads, env) for load in LOADS}
@@ -188,9 +190,25 @@ def _threads_table(seconds: float) -> str:
             ]
         )
         print(rows[-1], flush=True)
+        for key, n in (("default", max(1, CORES - 1)), ("torch", CORES)):
+            if threads == n and not env:
+                settings[key] = _headline(threads, train, pol)
     header = ["torch threads"] + [f"train steps/s, {load}" for load in LOADS]
     header += [f"policy p50 / p99 ms, {load}" for load in LOADS]
-    return markdown_table(header, rows)
+    return markdown_table(header, rows), settings
+
+
+def _headline(threads: int, train: dict, pol: dict) -> dict:
+    return {
+        "threads": threads,
+        "train_quiet": train["quiet"],
+        "train_busy": train["busy"],
+        "train_busy_share": train["busy"] / train["quiet"],
+        "p50_quiet": pol["quiet"]["p50_ms"],
+        "p99_quiet": pol["quiet"]["p99_ms"],
+        "p99_busy": pol["busy"]["p99_ms"],
+        "p99_busy_ratio": pol["busy"]["p99_ms"] / pol["quiet"]["p99_ms"],
+    }
 
 
 def _workers_table(seconds: float) -> str:
@@ -214,22 +232,24 @@ def _env_table(seconds: float) -> str:
     return markdown_table(["render threads"] + [f"env steps/s, {load}" for load in LOADS], rows)
 
 
-def run(seconds: float) -> str:
+def run(seconds: float) -> tuple[str, dict]:
     _ensure_dataset()
     loads = ", ".join(f"**{name}**" for name in LOADS)
-    return "\n\n".join(
+    threads_table, settings = _threads_table(seconds)
+    body = "\n\n".join(
         [
             f"Backgrounds: {loads}: nothing; one spinning Python process at normal priority; the same at "
             "nice 19; a niced torch job (384x384 matmuls, torch's default threads). Each figure is a fresh "
             f"process measured for {seconds:.0f} s beside it; in brackets: relative to the same setting "
             "quiet. Demo model (tiny VLA, one 96 px camera, chunk 5, bins, parallel decoder), batch 32 from "
             "a recorded TouchCube dataset (DataLoader workers 0) for training; batch 1 for the policy.",
-            "### Torch threads and OpenMP wait policy\n\n" + _threads_table(seconds),
+            "### Torch threads and OpenMP wait policy\n\n" + threads_table,
             "### DataLoader workers (vla's default torch threads)\n\n" + _workers_table(seconds),
             "### Env stepping with rendering (TouchCube, front camera 96 px, EGL on Mesa llvmpipe)\n\n"
             + _env_table(seconds),
         ]
     )
+    return body, {"cores": CORES, "seconds": seconds, "settings": settings}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -240,18 +260,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per measurement (default 8)")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    parser.add_argument("--no-write", action="store_true", help="print only; write no results file")
     args = parser.parse_args(argv)
     if args.worker:
         args.workload = args.worker
         print(json.dumps(_worker(args)))
         return
-    body = run(args.seconds)
-    if args.no_write:
-        print(body)
-    else:
-        command = "python -m benchmarks.bench_threads" + (" " + " ".join(argv) if argv else "")
-        write_section("threads", "Speed beside a background load: threads and wait policy", command, body)
+    body, figures = run(args.seconds)
+    title = "Speed beside a background load: threads and wait policy"
+    write_section("threads", title, command_line("bench_threads", argv), body, figures, dry_run=args.no_write)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,28 @@
-"""Shared by the benchmark scripts: machine description and BENCHMARKS.md section updates.
+"""Shared by the benchmark scripts: machine description, commit stamp, and publishing a result.
 
-Each script owns one section of BENCHMARKS.md, delimited by HTML comments, and rewrites only it,
-so scripts can run alone or all together (`make bench`).
+Each script publishes one result (`write_section`): its figures and its BENCHMARKS.md section body go
+to `benchmarks/results/<name>.json`, stamped with the machine, the time and the commit; then
+`benchmarks/summary.py` re-renders BENCHMARKS.md, the README's speed table and the figures quoted in
+the docs from every results file. Scripts can run alone or all together (`make bench`).
 """
 
+import json
 import os
 import platform
-import re
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
-_HEADER = (
-    "# Benchmarks\n\n"
-    "Each section was written by the script and command it names; rerun `make bench` to refresh.\n"
-)
+from benchmarks import summary
+
+ROOT = Path(__file__).resolve().parents[1]
+# the code a benchmark measures: a figure taken with these changed from HEAD must say so
+MEASURED_CODE = ("vla", "envs", "policies", "benchmarks", "conf")
 
 
 def machine() -> str:
-    """One line: CPU model, cores, memory, OS, Python, torch (when importable)."""
+    """One line: CPU model, cores, memory, Python, torch (when importable)."""
     cpu = platform.processor() or "unknown CPU"
     try:
         cpu = next(
@@ -40,31 +43,62 @@ def machine() -> str:
     return "; ".join(parts)
 
 
-def git_commit() -> str:
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+
+
+def git_stamp(root: Path = ROOT) -> tuple[str | None, list[str]]:
+    """(short HEAD, the measured folders whose files differ from HEAD, untracked ones included).
+
+    Results files are written by the benchmarks themselves, so they do not count as changed code.
+    (None, []) outside a git checkout.
+    """
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
+        head = _git(root, "rev-parse", "--short", "HEAD").strip()
+        status = _git(
+            root, "status", "--porcelain", "--", *MEASURED_CODE, ":(exclude)benchmarks/results"
+        ).splitlines()
     except (OSError, subprocess.CalledProcessError):
-        return "uncommitted"
+        return None, []
+    paths = [line[3:].split(" -> ")[-1].strip('"') for line in status]  # "XY path" or "R  old -> new"
+    return head, sorted({p.split("/")[0] + "/" for p in paths})
 
 
-def write_section(name: str, title: str, command: str, body: str) -> None:
-    """Replaces (or appends) the section `name` of BENCHMARKS.md."""
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = (
-        f"<!-- section:{name} -->\n## {title}\n\n"
-        f"Command: `{command}`  \nMachine: {machine()}  \nWhen: {stamp}, commit {git_commit()}\n\n"
-        f"{body.strip()}\n<!-- /section:{name} -->\n"
-    )
-    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else _HEADER
-    pattern = re.compile(rf"<!-- section:{re.escape(name)} -->.*?<!-- /section:{re.escape(name)} -->\n", re.S)
-    text = (
-        pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    )
-    BENCHMARKS_MD.write_text(text)
-    print(section)
+def write_section(
+    name: str, title: str, command: str, body: str, figures: dict, dry_run: bool = False
+) -> dict:
+    """Publishes the result `name`: writes benchmarks/results/<name>.json, re-renders every page.
+
+    `figures` holds the headline numbers (plain JSON) that summary.py turns into the README's speed
+    table and the figures quoted in the docs; `body` is the section's markdown below its header.
+    dry_run (the scripts' --no-write): print the section and the figures, write nothing.
+    """
+    commit, changed = git_stamp()
+    result = {
+        "name": name,
+        "title": title,
+        "command": command,
+        "machine": machine(),
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit,
+        "uncommitted": changed,
+        "figures": figures,
+        "body": body.strip() + "\n",
+    }
+    if dry_run:
+        print(summary.render_section(result) + "\n" + json.dumps(figures, indent=2))
+        return result
+    summary.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (summary.RESULTS_DIR / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    summary.write_all()
+    print(summary.render_section(result))
+    return result
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command that reproduces this run, for the section header."""
+    argv = sys.argv[1:] if argv is None else argv
+    return f"python -m benchmarks.{script}" + (" " + " ".join(argv) if argv else "")
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:

@@ -1,9 +1,15 @@
-"""`make bench`: runs every benchmark script in turn; each rewrites its own BENCHMARKS.md section."""
+"""`make bench`: runs every benchmark script in turn, each writing its results file, then the summary.
+
+Each script re-renders the pages as it publishes; the summary at the end does it once more, so the
+pages match the results files even when a script failed (its previous results stay published).
+"""
 
 import importlib
 import pkgutil
 import sys
 from pathlib import Path
+
+from benchmarks import summary
 
 
 def main() -> None:
@@ -18,6 +24,8 @@ def main() -> None:
         except Exception as exc:  # one broken benchmark must not hide the others' figures
             print(f"benchmarks.{name} failed: {exc!r}", file=sys.stderr)
             failed.append(name)
+    print("=== benchmarks.summary", flush=True)
+    summary.write_all()
     if failed:
         sys.exit(f"failed: {failed}")
 
