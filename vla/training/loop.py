@@ -11,10 +11,10 @@ everything has been built, so N steps straight == N/2 steps + resume + N/2 steps
 Time budget (cfg.max_seconds, None = none): training stops after the first step that ends at or past
 it (or at cfg.steps, whichever comes first), then saves and evaluates as at the last step. The budget
 counts training time only (steps, data, checkpoints; not the sim evaluations), summed over the run's
-sessions: train_s is saved with every checkpoint, so a resumed run gets what is left of it, and a run
+sessions: elapsed_s is saved with every checkpoint, so a resumed run gets what is left of it, and a run
 whose budget is spent resumes to do nothing (raise max_seconds to continue, as steps to extend one).
 The learning-rate schedule still follows cfg.steps. Every train record of metrics.jsonl carries
-train_s, the budgeted seconds spent by that step.
+elapsed_s, the training seconds of the run by that step (as the budget counts them, with or without one).
 """
 
 import logging
@@ -53,7 +53,7 @@ class Trainer:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0  # data position: batches of `epoch` already consumed
-    train_s: float = 0.0  # training seconds spent by the run so far, all sessions (the time budget's)
+    elapsed_s: float = 0.0  # training seconds of the run so far, all sessions (what the time budget counts)
     history: list[float] = field(default_factory=list)  # loss per step (tests compare curves)
 
     def __post_init__(self) -> None:
@@ -85,7 +85,7 @@ class Trainer:
             directory, self.optimizer, self.scheduler, rank=self.accelerator.process_index
         )
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        self.train_s = float(state.get("train_s", 0.0))  # checkpoints from before the time budget: 0
+        self.elapsed_s = float(state.get("elapsed_s", 0.0))  # checkpoints from before the time budget: 0
         if self.logger is not None:
             self.logger.truncate_after(self.step)
 
@@ -117,11 +117,11 @@ class Trainer:
         bar = progress(total, initial=self.step, disable=not main)
         batches = self._batches()
         t0 = t_log = time.perf_counter()
-        spent0, eval_s = self.train_s, 0.0
+        spent0, eval_s = self.elapsed_s, 0.0
         while self.step < stop:
             metrics = self.train_step(next(batches))
             self.step += 1
-            self.train_s = spent0 + time.perf_counter() - t0 - eval_s
+            self.elapsed_s = spent0 + time.perf_counter() - t0 - eval_s
             bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
             bar.update(1)
             out_of_time = self._out_of_time()
@@ -148,15 +148,14 @@ class Trainer:
         budget = self.cfg.get("max_seconds")
         if budget is None:
             return False
-        flag = torch.tensor([float(self.train_s >= budget)], device=self.accelerator.device)
+        flag = torch.tensor([float(self.elapsed_s >= budget)], device=self.accelerator.device)
         if self.accelerator.num_processes > 1:
             flag = broadcast(flag, from_process=0)
         return bool(flag.item())
 
     def _budget_note(self, what: str) -> str:
-        return (
-            f"{what}: train.max_seconds={self.cfg['max_seconds']} reached ({self.train_s:.1f} s of training)"
-        )
+        budget = self.cfg["max_seconds"]
+        return f"{what}: train.max_seconds={budget} reached ({self.elapsed_s:.1f} s of training)"
 
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, float]:
         self.model.train()
@@ -178,12 +177,12 @@ class Trainer:
 
     def _log(self, metrics: Mapping[str, float]) -> None:
         if self.logger is not None:
-            self.logger.log(self.step, {**metrics, "epoch": self.epoch, "train_s": self.train_s})
+            self.logger.log(self.step, {**metrics, "epoch": self.epoch, "elapsed_s": self.elapsed_s})
 
     # -------------------------------------------------------------------------------- checkpoint
     def save(self) -> Path | None:
         self.accelerator.wait_for_everyone()
-        state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "train_s": self.train_s}
+        state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "elapsed_s": self.elapsed_s}
         rng_states = gather_object([ckpt.capture_rng_state()])  # one per process, in rank order
         path = None
         if self.accelerator.is_main_process:
