@@ -1,0 +1,1 @@
+"""LeRobot's ACT through its own code: config.py (conf/policy/act.yaml -> ACTConfig), policy.py."""

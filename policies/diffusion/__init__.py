@@ -1,0 +1,1 @@
+"""LeRobot's Diffusion Policy through its own code: config.py (-> DiffusionConfig), policy.py."""

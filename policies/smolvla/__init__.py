@@ -1,0 +1,1 @@
+"""LeRobot's SmolVLA through its own code: config.py (-> SmolVLAConfig), policy.py (SmolVLAAdapter)."""
