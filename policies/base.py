@@ -26,6 +26,7 @@ class Policy(ABC):
     """
 
     n_action_steps: int = 1
+    fps: int | None = None  # control rate (Hz) of the data it was trained on; None: unknown (scripted)
 
     def __init__(self) -> None:
         self._queue: deque[np.ndarray] = deque()

@@ -169,6 +169,25 @@ def pretrained_dir(path: str | Path) -> Path:
     return resolve_checkpoint(path) / PRETRAINED
 
 
+DEFAULT_FPS = 10  # checkpoints that name no rate were trained on the tabletop envs' default 10 Hz data
+
+
+def trained_fps(pretrained: str | Path) -> int | None:
+    """The control rate (Hz) a policy was trained at: its own config.yaml (`policy.fps`, or a top-level
+    `fps`), else the run's config (`env.kwargs.control_hz`, the rate its data was recorded at) next to a
+    pretrained/ dir; None when neither says (the caller decides, e.g. DEFAULT_FPS)."""
+    import yaml
+
+    pretrained = Path(pretrained)
+    own = yaml.safe_load((pretrained / "config.yaml").read_text()) or {}
+    fps = own.get("fps") or (own.get("policy") or {}).get("fps")
+    run_config = pretrained.parent / "config.yaml"
+    if fps is None and pretrained.name == PRETRAINED and run_config.exists():
+        run = yaml.safe_load(run_config.read_text()) or {}
+        fps = ((run.get("env") or {}).get("kwargs") or {}).get("control_hz")
+    return None if fps is None else int(fps)
+
+
 def load_training_state(
     ckpt_dir: str | Path,
     optimizer: torch.optim.Optimizer | None = None,

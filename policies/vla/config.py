@@ -23,6 +23,7 @@ class VLAConfig(VLAModelConfig):
     cameras: list[str] = field(default_factory=list)
     state_dim: int = 0
     action_dim: int = 0
+    fps: int | None = None  # the dataset's control rate (Hz); None: a checkpoint from before it was saved
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -41,3 +42,5 @@ class VLAConfig(VLAModelConfig):
             raise ValueError(f"policy.state_norm={self.state_norm!r}: use 'quantile' or 'mean_std'")
         if self.state_dim < 0 or self.action_dim < 0:
             raise ValueError("policy.state_dim and policy.action_dim must be >= 0")
+        if self.fps is not None and self.fps <= 0:
+            raise ValueError(f"policy.fps={self.fps}: the dataset's control rate must be > 0 Hz")

@@ -46,6 +46,7 @@ class VLAPolicy(nn.Module, Policy):
         self.model = model
         self.normalizer = normalizer
         self.n_action_steps = cfg.n_action_steps
+        self.fps = cfg.fps
         self._ensemble: deque[list[Any]] = deque()  # [chunk (T, D), age] pairs, oldest first
 
     # -- construction -----------------------------------------------------------------------------
@@ -58,11 +59,15 @@ class VLAPolicy(nn.Module, Policy):
         state_dim: int,
         action_dim: int,
         action_chunks: np.ndarray | None = None,
+        fps: int | None = None,
     ) -> "VLAPolicy":
         """A fresh policy. cfg: conf/policy/vla.yaml node (or dict); stats: vla.data.dataset.load_stats(root);
-        action_chunks: raw (N, T, D) chunks, needed only to fit the fast tokenizer (collect_action_chunks)."""
+        action_chunks: raw (N, T, D) chunks, needed only to fit the fast tokenizer (collect_action_chunks);
+        fps: the dataset's rate, saved with the policy so `vla deploy` runs it at that rate."""
         plain = VLAConfig.from_dict(cfg).to_dict()
         plain.update(cameras=list(cameras), state_dim=int(state_dim), action_dim=int(action_dim))
+        if fps is not None:
+            plain.update(fps=int(fps))
         vcfg = VLAConfig.from_dict(plain)
         if not vcfg.cameras:
             raise ValueError("VLAPolicy needs at least one camera (dataset_features(root) lists them)")

@@ -15,7 +15,7 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 
 from policies.base import Observation, Policy
-from vla.bridge.deploy import run
+from vla.bridge.deploy import DEFAULT_RATE_HZ, run
 from vla.config import CONF_DIR
 from vla.constants import OBS_STATE
 
@@ -35,6 +35,9 @@ class SinePolicy(Policy):
     ) -> None:
         super().__init__()
         self.amp, self.freq, self.horizon, self.dt = amp, freq, horizon, 1.0 / rate_hz
+        # half a chunk runs before the next is due (vla/bridge/timing.py); with the base class's 1 a chunk
+        # would come every tick and only its second action ever run (the jerk policy's square wave with it)
+        self.n_action_steps = max(1, horizon // 2)
         self.joints, self.latency_s, self.sign_per_reset = list(joints), latency_s, sign_per_reset
         self.resets = 0
         self._q0: np.ndarray | None = None
@@ -174,7 +177,7 @@ def main(argv: list[str]) -> None:
     )
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("deploy", overrides=overrides)
-    kwargs.setdefault("rate_hz", cfg.rate_hz)
+    kwargs.setdefault("rate_hz", cfg.rate_hz or DEFAULT_RATE_HZ)  # these policies carry no fps
     run(cfg, policy=POLICIES[name](**kwargs))
 
 

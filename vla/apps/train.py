@@ -217,9 +217,8 @@ def build_policy(cfg: DictConfig, roots: list[Path], resume_from: Path | None) -
     if cfg.tokenizer.type == "fast":  # FAST's BPE is fitted on the dataset's action chunks
         loader = make_dataloader(roots, cfg.policy.chunk_size, 256, shuffle=False)
         chunks = collect_action_chunks(loader)
-    return VLAPolicy.from_config(
-        policy_cfg, load_stats(roots), features.cameras, features.state_dim, features.action_dim, chunks
-    )
+    dims = (features.cameras, features.state_dim, features.action_dim)
+    return VLAPolicy.from_config(policy_cfg, load_stats(roots), *dims, chunks, fps=features.fps)
 
 
 def make_evaluator(cfg: DictConfig, out_root: Path) -> Any:

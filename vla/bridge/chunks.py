@@ -24,6 +24,7 @@ class ChunkQueue:
         self.blend_steps = blend_steps
         self._start = 0  # tick of self._actions[0]
         self._actions = np.zeros((0, 0))  # (N, D)
+        self.chunk_len = 0  # length T of the last chunk pushed (the prefetch rule needs it)
         self.stats = {"chunks": 0, "stale_actions_dropped": 0, "late_chunks_dropped": 0, "blended": 0}
 
     def clear(self) -> None:
@@ -55,6 +56,7 @@ class ChunkQueue:
         if stale < 0:
             raise ValueError(f"chunk from the future: t_obs={t_obs} > t_now={t_now}")
         self.stats["chunks"] += 1
+        self.chunk_len = len(chunk)
         self.stats["stale_actions_dropped"] += min(stale, len(chunk))
         fresh = chunk[stale:]  # (T - stale, D): actions for ticks t_now, t_now + 1, ...
         if len(fresh) == 0:

@@ -1,7 +1,10 @@
 """`vla deploy`: run a policy on a ROS 2 robot (or `vla sim-robot`) through the safety layer.
 
-    vla deploy policy.name=vla policy.kwargs.path=outputs/train/<run> cameras=[front,wrist] rate_hz=30
+    vla deploy policy.name=vla policy.kwargs.path=outputs/train/<run> cameras=[front,wrist]
     vla deploy policy.name=sim_expert use_privileged_state=true      # sim only, with vla sim-robot
+
+The control rate is the one the policy was trained at (its checkpoint's fps) unless `rate_hz` is set;
+30 Hz for policies that carry none (scripted ones). Timeouts and prefetching follow it (timing.py).
 
 Re-arm after an e-stop or a fault: `ros2 topic pub --once /vla/estop std_msgs/msg/Bool "{data: false}"`.
 """
@@ -27,14 +30,17 @@ log = logging.getLogger(__name__)
 # Policies that exist only for the bridge (sim-only); everything else comes from policies.registry.
 BRIDGE_POLICIES: dict[str, Any] = {"sim_expert": SimExpertPolicy}
 
+DEFAULT_RATE_HZ = 30.0  # policies that carry no training rate (sim_expert, test policies): the SO-101's
+
 _RUNNER_KEYS = (
-    "rate_hz",
     "obs_max_age_s",
     "image_max_age_s",
     "obs_timeout_s",
     "policy_timeout_s",
+    "loop_timeout_s",
     "first_chunk_timeout_s",
     "prefetch_threshold",
+    "n_action_steps",
     "blend_steps",
     "arm_on_start",
     "status_period_s",
@@ -64,15 +70,47 @@ def build_policy(cfg: DictConfig) -> Policy:
     return make_policy(name, **kwargs)
 
 
+def policy_fps(cfg: DictConfig, policy: Policy) -> int | None:
+    """The rate the policy was trained at: its own `fps`, else its checkpoint's (vla.checkpoint.trained_fps),
+    else DEFAULT_FPS for a checkpoint that names none (trained before checkpoints recorded it); None for a
+    policy without a checkpoint (scripted)."""
+    if getattr(policy, "fps", None):
+        return int(policy.fps)
+    path = (cfg.policy.get("kwargs") or {}).get("path")
+    if path is None:
+        return None
+    from vla.checkpoint import DEFAULT_FPS, pretrained_dir, trained_fps
+
+    fps = trained_fps(pretrained_dir(path))
+    if fps is None:
+        log.warning("checkpoint %s records no fps: assuming %d Hz (else set rate_hz=)", path, DEFAULT_FPS)
+    return fps or DEFAULT_FPS
+
+
+def control_rate(cfg: DictConfig, policy: Policy) -> float:
+    """cfg.rate_hz when set, else the policy's training rate, else DEFAULT_RATE_HZ."""
+    fps = policy_fps(cfg, policy)
+    if cfg.rate_hz is None:
+        return float(fps or DEFAULT_RATE_HZ)
+    if fps is not None and abs(float(cfg.rate_hz) - fps) > 1e-6:
+        log.warning(
+            "rate_hz=%s but the policy was trained at %d Hz: its targets arrive %.2gx as fast as it was "
+            "taught (leave rate_hz unset to run at %d Hz)", cfg.rate_hz, fps, float(cfg.rate_hz) / fps, fps,
+        )  # fmt: skip
+    return float(cfg.rate_hz)
+
+
 def build_runner(cfg: DictConfig, policy: Policy | None = None) -> Runner:
     """The runner described by a deploy config; `policy` overrides cfg.policy (tests pass any Policy)."""
     b = cfg.bridge
-    rcfg = RunnerConfig(cameras=tuple(cfg.cameras), **{k: cfg[k] for k in _RUNNER_KEYS})
+    policy = policy if policy is not None else build_policy(cfg)
+    rate = control_rate(cfg, policy)
+    rcfg = RunnerConfig(rate_hz=rate, cameras=tuple(cfg.cameras), **{k: cfg[k] for k in _RUNNER_KEYS})
     dt = 1.0 / rcfg.rate_hz
     safety_kwargs = OmegaConf.to_container(b.safety, resolve=True)
     safety = SafetyLayer(SafetyConfig(joint_names=tuple(b.joint_names), **safety_kwargs), dt)
     io = BridgeIO(b, rcfg.cameras, cfg.command_interface, privileged=rcfg.use_privileged_state, period_s=dt)
-    return Runner(rcfg, policy if policy is not None else build_policy(cfg), safety, io)
+    return Runner(rcfg, policy, safety, io)
 
 
 def run(cfg: DictConfig, policy: Policy | None = None) -> Runner:
@@ -80,9 +118,13 @@ def run(cfg: DictConfig, policy: Policy | None = None) -> Runner:
     runtime.configure(cfg.runtime)  # leaves a core to the control loop and the robot's own processes
     runner = build_runner(cfg, policy)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    c = runner.cfg
+    prefetch = "derived" if c.prefetch_threshold is None else c.prefetch_threshold
     log.info(
-        "deploy: %s at %.0f Hz on domain %d", cfg.policy.name, runner.cfg.rate_hz, runner.io.node.domain_id
-    )
+        "deploy: %s at %.0f Hz on domain %d; timeouts: loop %.3f s, observation %.3f s, policy %.3f s; "
+        "prefetch threshold %s", cfg.policy.name, c.rate_hz, runner.io.node.domain_id, c.loop_timeout_s,
+        c.obs_timeout_s, c.policy_timeout_s, prefetch,
+    )  # fmt: skip
     runner.run(float(cfg.duration_s))
     log.info("final status: %s", runner.status())
     return runner

@@ -2,8 +2,9 @@
 
 Threads: the control loop (fixed rate on absolute monotonic deadlines) owns the DDS readers and the
 command writer; the inference thread runs `policy.predict_action_chunk` on the newest observation
-when the control loop asks for it (see vla/bridge/chunks.py for the prefetch rule); the watchdog
-thread trips the safety layer when the loop, the observations or the policy go stale.
+when the control loop asks for it (vla/bridge/chunks.py: the queue; vla/bridge/timing.py: when to
+prefetch, and the timeouts); the watchdog thread trips the safety layer when the loop, the observations
+or the policy go stale.
 
 Which /joint_states messages are used: vla/bridge/state_check.py (names, finite positions, stamps
 neither replayed, older nor further in the future than `obs_max_age_s`). When no message passes for
@@ -29,8 +30,10 @@ from vla.bridge.arming import Request
 from vla.bridge.chunks import ChunkQueue, should_request
 from vla.bridge.io import BridgeIO
 from vla.bridge.rt import set_realtime
+from vla.bridge.runner_config import RunnerConfig
 from vla.bridge.safety import SafetyLayer
 from vla.bridge.state_check import StateCheck
+from vla.bridge.timing import Prefetch
 from vla.bridge.watchdog import Watchdog
 from vla.constants import OBS_STATE, TASK, image_key
 
@@ -38,30 +41,6 @@ log = logging.getLogger(__name__)
 
 _KEEP = 10_000  # timing samples kept (minutes at 30-50 Hz): memory stays bounded on long deployments
 _LOG_COUNTERS_EVERY_S = 2.0  # changed intervention counters are logged at most this often
-
-
-@dataclass
-class RunnerConfig:
-    rate_hz: float = 30.0
-    obs_max_age_s: float = 0.1
-    obs_timeout_s: float = 0.1
-    image_max_age_s: float = 0.5  # cameras run slower than the joint states
-    policy_timeout_s: float = 0.1  # no policy action for this long while armed: latch a hold
-    first_chunk_timeout_s: float = 10.0  # the first inference after arming may be slow (model warm-up)
-    prefetch_threshold: int = 3
-    blend_steps: int = 3
-    arm_on_start: bool = True
-    status_period_s: float = 0.5
-    cameras: tuple[str, ...] = ()
-    task: str = ""
-    use_privileged_state: bool = False  # sim-only: pass /vla/sim/privileged_state to the policy
-    rt_priority: int = 10  # SCHED_FIFO for the control loop and watchdog threads (0: off; best effort)
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.rate_hz <= 1000:
-            raise ValueError(f"deploy.rate_hz={self.rate_hz} must be within 1..1000 Hz (30-50 Hz is typical)")
-        if self.prefetch_threshold < 0:
-            raise ValueError(f"prefetch_threshold={self.prefetch_threshold} must be >= 0")
 
 
 class Clock:
@@ -102,6 +81,8 @@ class Runner:
         self.latency_s: deque[float] = deque(maxlen=_KEEP)
         self.wire_latency_s: deque[float] = deque(maxlen=_KEEP)  # one clock on one machine; else needs sync
         self.periods_s: deque[float] = deque(maxlen=_KEEP)  # tick start to tick start
+        self.inference_s: deque[float] = deque(maxlen=_KEEP)  # seconds per served request (images + model)
+        self.prefetch = Prefetch(self.dt, cfg.prefetch_threshold)
         self.commands: list[tuple[float, np.ndarray]] = []  # (monotonic, command) when record_commands
         self.record_commands = False
         if cfg.arm_on_start:
@@ -120,7 +101,7 @@ class Runner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         timeouts = {
-            "loop": max(3 * self.dt, 0.1),
+            "loop": cfg.loop_timeout_s,
             "observation": cfg.obs_timeout_s,
             "policy": cfg.policy_timeout_s,
         }
@@ -142,10 +123,13 @@ class Runner:
         if request is None:
             return False
         obs, t_obs, gen = request
+        t0 = time.monotonic()
         try:
             chunk = None
             if self._add_images(obs):  # the policy is never stepped on stale images
                 chunk = np.asarray(self.policy.predict_action_chunk(obs), dtype=np.float64)  # (T, D)
+                self.inference_s.append(time.monotonic() - t0)
+                self.prefetch.record(self.inference_s[-1])
         except Exception:
             log.exception("policy failed; holding until it produces again")
             self.counters["policy_errors"] += 1
@@ -271,7 +255,7 @@ class Runner:
             action = self.queue.pop(k)
             if action is not None:
                 self.watchdog.feed("policy")
-            if should_request(self.queue.remaining(k + 1), self.cfg.prefetch_threshold, self._in_flight):
+            if should_request(self.queue.remaining(k + 1), self.prefetch_threshold(), self._in_flight):
                 self._submit(k)
         interrupted = self.clock.monotonic() - self._last_publish > self.watchdog.timeouts["loop"]
         if not self.safety.armed and interrupted:
@@ -290,6 +274,10 @@ class Runner:
                 self.commands.append((self._last_publish, command))
         self._new_state = None
 
+    def prefetch_threshold(self) -> int:
+        n = self.cfg.n_action_steps or int(getattr(self.policy, "n_action_steps", 1) or 1)
+        return self.prefetch.threshold(self.queue.chunk_len, n)
+
     def status(self) -> dict[str, Any]:
         lat = np.array(list(self.latency_s)[-1000:]) * 1e3
         jitter = np.abs(np.array(list(self.periods_s)[-1000:]) - self.dt) * 1e3
@@ -304,6 +292,8 @@ class Runner:
             cameras=sorted(self.obs.images),
             latency_ms=_percentiles(lat),  # joint state taken from DDS -> command written (last 1000)
             jitter_ms=_percentiles(jitter),  # |control period - 1/rate_hz| (last 1000 ticks)
+            inference_ms=_percentiles(np.array(list(self.inference_s)[-1000:]) * 1e3),  # request served
+            prefetch_threshold=self.prefetch_threshold(),
         )
         return safety
 

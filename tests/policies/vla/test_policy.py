@@ -132,3 +132,20 @@ def test_bad_inputs_are_named(stats):
         policy.compute_loss(batch)
     with pytest.raises(ValueError, match="build the dataloader with chunk_size=6"):
         policy.compute_loss(make_batch(2, chunk=10, image_size=48))
+
+
+def test_fps_is_saved_with_the_policy_and_old_checkpoints_load_without_it(stats, tmp_path):
+    """`vla deploy` runs a policy at the rate of its data: the checkpoint carries the dataset's fps."""
+    policy = VLAPolicy.from_config(
+        {"backbone": {"image_size": 48}}, stats, CAMERAS, STATE_DIM, ACTION_DIM, fps=30
+    )
+    policy.save_pretrained(tmp_path / "ckpt")
+    assert yaml.safe_load((tmp_path / "ckpt" / "config.yaml").read_text())["policy"]["fps"] == 30
+    assert VLAPolicy.from_pretrained(tmp_path / "ckpt").fps == 30
+    meta = yaml.safe_load((tmp_path / "ckpt" / "config.yaml").read_text())
+    del meta["policy"]["fps"]  # as written before checkpoints recorded it
+    (tmp_path / "ckpt" / "config.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    # vla deploy then assumes 10 Hz, and says so (tests/bridge/test_timing.py)
+    assert VLAPolicy.from_pretrained(tmp_path / "ckpt").fps is None
+    with pytest.raises(ValueError, match=r"policy\.fps=0"):
+        VLAPolicy.from_config({"fps": 0}, stats, CAMERAS, STATE_DIM, ACTION_DIM)
