@@ -17,7 +17,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from policies.base import Policy
-from policies.registry import make_policy
+from policies.registry import CHECKPOINT_POLICIES, make_policy
 from vla import runtime
 from vla.bridge.io import BridgeIO
 from vla.bridge.runner import Runner, RunnerConfig
@@ -61,9 +61,11 @@ def build_policy(cfg: DictConfig) -> Policy:
     }
     if name in BRIDGE_POLICIES:
         return BRIDGE_POLICIES[name](**kwargs)
-    if name == "vla":
+    if name in CHECKPOINT_POLICIES:  # vla, and LeRobot's act / diffusion / smolvla trained by `vla train`
         if "path" not in kwargs:
-            raise ValueError("policy.name=vla needs policy.kwargs.path=<run, checkpoint or pretrained/ dir>")
+            raise ValueError(
+                f"policy.name={name} needs policy.kwargs.path=<run, checkpoint or pretrained/ dir>"
+            )
         from vla.checkpoint import pretrained_dir
 
         kwargs["path"] = str(pretrained_dir(kwargs["path"]))  # any checkpoint form, as `vla eval` takes

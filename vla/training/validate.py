@@ -86,6 +86,7 @@ def validate_train(cfg: DictConfig) -> None:
     _check(cfg, "dataset.video_codec", lambda v: v in VIDEO_CODECS, f"must be one of {VIDEO_CODECS}", "h264")
     _check(cfg, "seed", _is_int, "must be an integer", "0")
     validate_dataset_roots(cfg)
+    validate_policy(cfg)
     validate_eval(cfg)
 
 
@@ -151,4 +152,15 @@ def validate_eval(cfg: DictConfig) -> None:
     _check(
         cfg, e + "envs", lambda v: v is None or (len(v) > 0 and all(name in known for name in v)),
         f"must be null (the env group's env) or a non-empty list drawn from {known}", "[pick_cube,push_cube]",
+    )  # fmt: skip
+
+
+def validate_policy(cfg: DictConfig) -> None:
+    """What every policy group (conf/policy/*.yaml) shares: the data loader chunks by policy.chunk_size.
+    Each policy's own keys are checked by its config class when it is built (vla/apps/train.py)."""
+    _check(cfg, "policy.chunk_size", lambda v: _is_int(v) and v > 0, "must be an integer > 0", "10")
+    chunk = cfg.policy.chunk_size
+    _check(
+        cfg, "policy.n_action_steps", lambda v: _is_int(v) and 1 <= v <= chunk,
+        f"must be an integer in [1, policy.chunk_size={chunk}]", str(chunk),
     )  # fmt: skip
