@@ -210,6 +210,10 @@ def build_policy(cfg: DictConfig, roots: list[Path], resume_from: Path | None) -
     policy_cfg = OmegaConf.to_container(cfg.policy, resolve=True)
     name = policy_cfg.pop("name", "vla")
     if name in LEROBOT_POLICIES:
+        try:  # a bad key or value fails here, named, before anything is built
+            LEROBOT_POLICIES[name]().config_cls.from_dict(policy_cfg)
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
         return make_lerobot_policy(name, policy_cfg, load_stats(roots), features)
     if name != "vla":
         raise ConfigError(f"policy={name}: `vla train` trains vla, {', '.join(LEROBOT_POLICIES)}")
