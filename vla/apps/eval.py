@@ -221,6 +221,11 @@ def _main(cfg: DictConfig) -> None:
     validate_eval(cfg)
     policy, label = load_policy(cfg.policy_path, cfg.policy_name)
     out_dir = cfg.output_dir or hydra.core.hydra_config.HydraConfig.get().runtime.output_dir
+    if cfg.eval.get("via", "sim") != "sim":  # through the deploy bridge, or both side by side
+        from vla.apps.eval_bridge import run as run_bridge  # imports this module: not at the top
+
+        run_bridge(cfg, policy, label, out_dir, evaluate, eval_tasks)
+        return
     env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
     report = evaluate(policy, label, env_cfg, OmegaConf.to_container(cfg.eval, resolve=True), out_dir)
     print(rep.markdown(report))

@@ -4,11 +4,20 @@ Every `1 / sim_rate_hz` s it reads the latest position command (forward_position
 std_msgs/Float64MultiArray; or joint_trajectory_controller/joint_trajectory with `command_interface:
 trajectory`, whose first point is used), steps MuJoCo's physics, and publishes /joint_states (header
 stamp = wall clock at measurement). Camera images go out at `camera_rate_hz` (0: none).
-Like ros2_control's `cmd_timeout`, when commands stop for `command_timeout_s` it holds the measured pose.
+Like ros2_control's `cmd_timeout`, when commands stop for `command_timeout_s` it holds the measured pose
+(null: 3 periods of the env's `control_hz`, at least 0.1 s: serve the env at the rate commands come at,
+the rate the policy was trained at, or every late command would make it hold).
 
 Sim-only topics, never published by a real robot: /vla/sim/privileged_state (JSON, for the scripted
-expert), /vla/sim/status (JSON: success, counters) and /vla/sim/fault (JSON in, fault injection for
-the tests: {"freeze_states": bool, "mute_states": bool, "stamp_offset_s": float, "drop_all": bool}).
+expert), /vla/sim/status (JSON: success, the episode, counters), /vla/sim/fault (JSON in, fault
+injection for the tests: {"freeze_states": bool, "mute_states": bool, "stamp_offset_s": float,
+"drop_all": bool}) and /vla/sim/reset (JSON in: {"seed": int, "split": str, "id": any; split and id
+optional}: a new episode, as env.reset(seed), the arm holding its new pose until commanded; a repeated
+id is ignored, so a sender may resend until the status shows it; `vla eval eval.via=bridge` uses it).
+
+Episodes: success is checked once per control period (1 / env control_hz, as env.step checks it) and
+latched: the status says `episode_success` and `success_time_s` (simulated seconds after the reset)
+until the next reset.
 """
 
 import json
@@ -23,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vla.bridge import dds
 from vla.bridge.rt import set_realtime
+from vla.bridge.timing import MIN_TIMEOUT_S, TIMEOUT_PERIODS
 from vla.config import CONF_DIR
 
 log = logging.getLogger(__name__)
@@ -38,11 +48,16 @@ class SimRobot:
         b = cfg.bridge
         self.names = list(b.joint_names)
         env = gym.make(cfg.env.id, **OmegaConf.to_container(cfg.env.kwargs, resolve=True))
-        env.reset(seed=int(cfg.seed))
         self.env = env.unwrapped
         self.model, self.data = self.env.model, self.env.data
         self.substeps = max(1, round(1.0 / (cfg.sim_rate_hz * self.model.opt.timestep)))
         self.dt = self.substeps * self.model.opt.timestep
+        control_hz = float(getattr(self.env, "control_hz", 10))
+        self.success_every = max(1, round(1.0 / (control_hz * self.dt)))  # ticks per control period
+        timeout = cfg.command_timeout_s
+        self.command_timeout_s = (
+            max(TIMEOUT_PERIODS / control_hz, MIN_TIMEOUT_S) if timeout is None else timeout
+        )
         self._dof = np.array([self.model.joint(name).dofadr[0] for name in self.names])  # raises on unknown
         self.target = self.env.joint_pos().astype(np.float64)  # hold the initial pose until commanded
         self.last_cmd_time = None
@@ -55,7 +70,31 @@ class SimRobot:
         }
         self.counters = {"commands": 0, "commands_ignored": 0, "timeouts": 0, "steps": 0}
         self._frozen_stamp: float | None = None
+        self.episode: dict[str, Any] = {}
+        self.reset_episode(int(cfg.seed), None, index=0)
         self._setup_dds(b)
+
+    def reset_episode(
+        self, seed: int, split: str | None, index: int | None = None, reset_id: object = None
+    ) -> None:
+        """env.reset(seed) (in `split` when given); the arm holds its new pose until commanded."""
+        if split is not None:
+            from envs.tabletop import instructions
+
+            instructions.check_split(split)
+            self.env.split = split
+        self.env.reset(seed=seed)
+        self.target, self.last_cmd_time, self.holding = self.env.joint_pos().astype(np.float64), None, True
+        index = self.episode.get("index", -1) + 1 if index is None else index
+        self.episode = {
+            "index": index,
+            "seed": seed,
+            "split": self.env.split,
+            "ticks": 0,
+            "success_tick": None,
+            "reset_id": reset_id,
+        }
+        self._success_now = False
 
     def _setup_dds(self, b: DictConfig) -> None:
         self.node = dds.Node(b.domain_id, b.loopback_only)
@@ -65,6 +104,7 @@ class SimRobot:
         self.sub_cmd = self.node.reader(t.command, dds.Float64MultiArray, q_cmd)
         self.sub_traj = self.node.reader(t.trajectory, dds.JointTrajectory, q_cmd)
         self.sub_fault = self.node.reader(t.sim_fault, dds.String, q_cmd)
+        self.sub_reset = self.node.reader(t.sim_reset, dds.String, q_cmd)
         self.pub_status = self.node.writer(t.sim_status, dds.String, q_state)
         self.pub_priv = self.node.writer(t.privileged_state, dds.String, q_state)
         self.pub_instr = self.node.writer(t.instruction, dds.String, q_state)
@@ -92,7 +132,7 @@ class SimRobot:
                 continue
             self.target, self.last_cmd_time, self.holding = cmd, now, False
             self.counters["commands"] += 1
-        timeout = self.cfg.command_timeout_s
+        timeout = self.command_timeout_s
         if (
             not self.holding
             and timeout > 0
@@ -104,7 +144,31 @@ class SimRobot:
             )  # hold where the arm is, as cmd_timeout does
             self.holding = True
             self.counters["timeouts"] += 1
-            log.warning("no command for %.3f s: holding the measured pose", timeout)
+            log.warning("no command for %.3f s: holding the measured pose (commands slower than the env's "
+                        "control_hz? serve it at the deploy rate)", timeout)  # fmt: skip
+
+    def _read_resets(self) -> None:
+        """After the commands: a reset wins over any command of the same tick (sent before it)."""
+        for msg in self.sub_reset.take():
+            try:
+                request = json.loads(msg.data)
+                if request.get("id") is not None and request["id"] == self.episode["reset_id"]:
+                    continue  # a resent request already served: never reset the episode it started
+                self.reset_episode(int(request["seed"]), request.get("split"), reset_id=request.get("id"))
+            except (ValueError, KeyError, TypeError) as err:
+                log.error('sim reset %r ignored: %s (send {"seed": <int>, "split": <split>})', msg.data, err)
+                continue
+            log.info("episode %d: seed %d, %s: %r", self.episode["index"], self.episode["seed"],
+                     self.episode["split"], self.env.task_description)  # fmt: skip
+
+    def _check_success(self) -> None:
+        """Once per control period, as env.step checks it; latched until the next reset."""
+        ep = self.episode
+        ep["ticks"] += 1
+        if ep["ticks"] % self.success_every == 0:
+            self._success_now = bool(self.env._is_success())
+            if self._success_now and ep["success_tick"] is None:
+                ep["success_tick"] = ep["ticks"]
 
     # ---------------------------------------------------------------- physics + state out
     def _step_physics(self) -> None:
@@ -139,9 +203,16 @@ class SimRobot:
             writer.write(dds.Image(dds.header_now(wall, cam), h, w, "rgb8", 0, 3 * w, img.tobytes()))
 
     def _publish_slow(self, wall: float) -> None:
-        success = bool(self.env._is_success())
+        ep = self.episode
         status = {
-            "is_success": success,
+            "is_success": self._success_now,
+            "episode": ep["index"],
+            "reset_id": ep["reset_id"],
+            "seed": ep["seed"],
+            "split": ep["split"],
+            "episode_time_s": ep["ticks"] * self.dt,  # simulated seconds since the reset
+            "episode_success": ep["success_tick"] is not None,
+            "success_time_s": None if ep["success_tick"] is None else ep["success_tick"] * self.dt,
             "task": self.env.task_description,
             "counters": self.counters,
             "joint_pos": self.env.joint_pos().tolist(),
@@ -165,7 +236,9 @@ class SimRobot:
         while duration_s <= 0 or time.monotonic() - t0 < duration_s:
             now = time.monotonic()
             self._read_commands(now)
+            self._read_resets()
             self._step_physics()
+            self._check_success()
             wall = time.time()
             self._publish_state(wall)
             if self.cfg.publish_privileged_state and not self.fault["drop_all"]:
