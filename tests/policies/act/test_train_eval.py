@@ -48,3 +48,4 @@ def test_vla_train_policy_act_trains_saves_and_evaluates(debug_dataset: Path, tm
     obs = observation(debug_dataset)
     np.testing.assert_array_equal(deployed.predict_action_chunk(obs), policy.predict_action_chunk(obs))
     assert torch.equal(next(deployed.parameters()), next(policy.parameters()))
+    assert deployed.fps == 10  # the dataset's rate: vla deploy runs its loop at it
