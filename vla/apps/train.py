@@ -55,6 +55,7 @@ def train(cfg: DictConfig) -> Path:
         if changed:
             log.warning("resuming with settings that differ from the run's (as given): %s", changed)
     validate_train(cfg)  # 1. bad values fail here, before any work
+    check_lerobot_policy(cfg)
     accelerator = setup.make_accelerator(cfg.train)  # 2. device, mixed precision, processes
     run_dir = setup.run_dir(cfg, resume_from, accelerator)
     set_seed(cfg.seed)
@@ -197,6 +198,21 @@ def check_dataset_fits(cfg: DictConfig, features: Any, root: Path) -> None:
         )
 
 
+def check_lerobot_policy(cfg: DictConfig) -> None:
+    """policy=act|diffusion|smolvla: the group's keys checked against lerobot's config class (an unknown
+    field, n_obs_steps, hub weights) before any data is recorded or read; a config error names the key."""
+    from policies.registry import LEROBOT_POLICIES  # imports lerobot only when such a policy is chosen
+
+    if cfg.policy.name not in LEROBOT_POLICIES:
+        return
+    try:
+        LEROBOT_POLICIES[cfg.policy.name]().config_cls.from_dict(
+            OmegaConf.to_container(cfg.policy, resolve=True)
+        )
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+
+
 def build_policy(cfg: DictConfig, roots: list[Path], resume_from: Path | None) -> Any:
     """A fresh policy of cfg.policy.name for the datasets (vla, or LeRobot's act / diffusion / smolvla),
     or the resumed checkpoint's (the class its `_target_` names: weights, tokenizer, stats)."""
@@ -210,10 +226,6 @@ def build_policy(cfg: DictConfig, roots: list[Path], resume_from: Path | None) -
     policy_cfg = OmegaConf.to_container(cfg.policy, resolve=True)
     name = policy_cfg.pop("name", "vla")
     if name in LEROBOT_POLICIES:
-        try:  # a bad key or value fails here, named, before anything is built
-            LEROBOT_POLICIES[name]().config_cls.from_dict(policy_cfg)
-        except ValueError as err:
-            raise ConfigError(str(err)) from err
         return make_lerobot_policy(name, policy_cfg, load_stats(roots), features)
     if name != "vla":
         raise ConfigError(f"policy={name}: `vla train` trains vla, {', '.join(LEROBOT_POLICIES)}")

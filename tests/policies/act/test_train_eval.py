@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from omegaconf import OmegaConf
 
@@ -16,6 +17,7 @@ from vla.apps.eval import evaluate, load_policy
 from vla.apps.train import train
 from vla.bridge.deploy import build_policy as deploy_policy
 from vla.logging_utils import read_metrics
+from vla.training.validate import ConfigError
 
 
 def test_vla_train_policy_act_trains_saves_and_evaluates(debug_dataset: Path, tmp_path: Path) -> None:
@@ -49,3 +51,11 @@ def test_vla_train_policy_act_trains_saves_and_evaluates(debug_dataset: Path, tm
     np.testing.assert_array_equal(deployed.predict_action_chunk(obs), policy.predict_action_chunk(obs))
     assert torch.equal(next(deployed.parameters()), next(policy.parameters()))
     assert deployed.fps == 10  # the dataset's rate: vla deploy runs its loop at it
+
+
+def test_a_bad_lerobot_field_fails_before_any_data_is_recorded(tmp_path: Path) -> None:
+    root = tmp_path / "never_recorded"
+    cfg = compose_train("experiment=debug", "policy=act", f"dataset.root={root}", "+policy.dim_modle=64")
+    with pytest.raises(ConfigError, match=r"policy\.dim_modle is not a field of lerobot's ACTConfig"):
+        train(cfg)
+    assert not root.exists()  # experiment=debug records a missing dataset: the check came first
