@@ -1,5 +1,4 @@
-"""Real recorded datasets for the policy tests: PickCube at 64 px (tests/vla/conftest.py) for the unit
-tests, TouchCube at 96 px (tests/vla/apps/conftest.py) for `vla train experiment=debug` end to end."""
+"""A real recorded dataset for the policy tests: 2 expert episodes of TouchCube at 96 px, the env's
+default images (tests/vla/apps/conftest.py; recording it takes ~1 s)."""
 
 from tests.vla.apps.conftest import debug_dataset  # noqa: F401  (fixture)
-from tests.vla.conftest import recorded  # noqa: F401  (fixture)

@@ -1,4 +1,4 @@
-"""LeRobot's Diffusion Policy through the adapter, on a recorded dataset: it learns, saves and loads
+"""LeRobot's Diffusion Policy through the adapter, on a debug_dataset dataset: it learns, saves and loads
 exactly, returns lerobot's executed slice of the horizon, and never reads the instruction."""
 
 from pathlib import Path
@@ -12,9 +12,9 @@ from tests.policies.lerobot_helpers import build, fixed_batch, observation, seed
 
 
 @pytest.fixture(scope="module")
-def trained(recorded: Path) -> tuple[DiffusionAdapter, list[float]]:
-    policy = build("diffusion", recorded)
-    return policy, train_steps(policy, fixed_batch(recorded, 8), steps=6, lr=1e-2)
+def trained(debug_dataset: Path) -> tuple[DiffusionAdapter, list[float]]:
+    policy = build("diffusion", debug_dataset)
+    return policy, train_steps(policy, fixed_batch(debug_dataset, 8), steps=6, lr=1e-2)
 
 
 def test_training_steps_reduce_the_loss_on_a_fixed_batch(trained) -> None:
@@ -23,17 +23,17 @@ def test_training_steps_reduce_the_loss_on_a_fixed_batch(trained) -> None:
     assert np.isfinite(before) and after < 0.9 * before
 
 
-def test_chunk_is_the_executed_slice_and_finite(trained, recorded: Path) -> None:
+def test_chunk_is_the_executed_slice_and_finite(trained, debug_dataset: Path) -> None:
     """lerobot's predict_action_chunk returns n_action_steps of the horizon (the steps it executes)."""
     policy, _ = trained
-    chunk = policy.predict_action_chunk(observation(recorded))
+    chunk = policy.predict_action_chunk(observation(debug_dataset))
     assert chunk.shape == (4, 6) and chunk.dtype == np.float32 and np.isfinite(chunk).all()
     assert policy.cfg.chunk_size == 8 and policy.model.config.horizon == 8  # chunk_size is lerobot's horizon
 
 
-def test_save_load_gives_identical_actions(trained, recorded: Path, tmp_path: Path) -> None:
+def test_save_load_gives_identical_actions(trained, debug_dataset: Path, tmp_path: Path) -> None:
     policy, _ = trained
-    obs = observation(recorded)
+    obs = observation(debug_dataset)
     policy.save_pretrained(tmp_path / "ckpt")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
         "config.yaml", "model.safetensors", "stats.safetensors",
@@ -43,26 +43,26 @@ def test_save_load_gives_identical_actions(trained, recorded: Path, tmp_path: Pa
     np.testing.assert_array_equal(seeded_chunk(loaded, obs), seeded_chunk(policy, obs))
 
 
-def test_the_instruction_is_ignored(trained, recorded: Path) -> None:
+def test_the_instruction_is_ignored(trained, debug_dataset: Path) -> None:
     policy, _ = trained
-    a = seeded_chunk(policy, observation(recorded, task="pick up the blue cube"))
-    b = seeded_chunk(policy, observation(recorded, task="lift the orange cube"))
+    a = seeded_chunk(policy, observation(debug_dataset, task="pick up the blue cube"))
+    b = seeded_chunk(policy, observation(debug_dataset, task="lift the orange cube"))
     np.testing.assert_array_equal(a, b)
 
 
-def test_chunks_stay_stateless_after_select_action(trained, recorded: Path) -> None:
+def test_chunks_stay_stateless_after_select_action(trained, debug_dataset: Path) -> None:
     """lerobot's predict_action_chunk reads the observation queue select_action filled; the adapter's
     chunk is of the observation it is given, whatever ran before."""
     policy, _ = trained
-    obs, other = observation(recorded), observation(recorded)
+    obs, other = observation(debug_dataset), observation(debug_dataset)
     other["observation.state"] = other["observation.state"] + 0.5
     policy.reset()
     policy.select_action(other)  # fills lerobot's queues with `other`
     np.testing.assert_array_equal(seeded_chunk(policy, obs), (policy.reset(), seeded_chunk(policy, obs))[1])
 
 
-def test_an_observation_history_is_refused(recorded: Path) -> None:
+def test_an_observation_history_is_refused(debug_dataset: Path) -> None:
     with pytest.raises(ValueError, match=r"n_obs_steps=2: the project's batches carry one observation"):
-        build("diffusion", recorded, n_obs_steps=2)
+        build("diffusion", debug_dataset, n_obs_steps=2)
     with pytest.raises(ValueError, match=r"set policy\.chunk_size, not policy\.horizon"):
-        build("diffusion", recorded, horizon=16)
+        build("diffusion", debug_dataset, horizon=16)

@@ -24,9 +24,9 @@ TOKENS = "observation.language.tokens"
 
 
 @pytest.fixture(scope="module")
-def trained(recorded: Path) -> tuple[SmolVLAAdapter, list[float]]:
-    policy = build("smolvla", recorded)
-    return policy, train_steps(policy, fixed_batch(recorded, 10), steps=8)
+def trained(debug_dataset: Path) -> tuple[SmolVLAAdapter, list[float]]:
+    policy = build("smolvla", debug_dataset)
+    return policy, train_steps(policy, fixed_batch(debug_dataset, 10), steps=8)
 
 
 def test_training_steps_reduce_the_loss_on_a_fixed_batch(trained) -> None:
@@ -44,9 +44,9 @@ def test_the_vlm_is_the_tiny_backbone_and_trains(trained) -> None:
     assert all(p.requires_grad for p in vision)  # freeze_vision_encoder=false: random weights must learn
 
 
-def test_save_load_gives_identical_actions(trained, recorded: Path, tmp_path: Path) -> None:
+def test_save_load_gives_identical_actions(trained, debug_dataset: Path, tmp_path: Path) -> None:
     policy, _ = trained
-    obs = observation(recorded)
+    obs = observation(debug_dataset)
     policy.save_pretrained(tmp_path / "ckpt")
     ckpt = tmp_path / "ckpt"
     assert sorted(p.name for p in ckpt.iterdir()) == [
@@ -64,20 +64,20 @@ def test_save_load_gives_identical_actions(trained, recorded: Path, tmp_path: Pa
     np.testing.assert_array_equal(chunk, seeded_chunk(policy, obs))
 
 
-def test_the_instruction_reaches_the_model(trained, recorded: Path) -> None:
+def test_the_instruction_reaches_the_model(trained, debug_dataset: Path) -> None:
     """lerobot's processor tokenises the words into the prompt, and other words give other actions."""
     policy, _ = trained
     red, blue = (
-        observation(recorded, task="touch the red cube"),
-        observation(recorded, task="touch the blue cube"),
+        observation(debug_dataset, task="touch the red cube"),
+        observation(debug_dataset, task="touch the blue cube"),
     )
     tokens = [policy._preprocess(observation_to_batch(o, policy.cfg.cameras))[TOKENS] for o in (red, blue)]
     assert tokens[0].shape == tokens[1].shape and not torch.equal(tokens[0], tokens[1])
     assert np.abs(seeded_chunk(policy, red) - seeded_chunk(policy, blue)).max() > 1e-4
 
 
-def test_hub_weights_and_names_are_refused(recorded: Path) -> None:
+def test_hub_weights_and_names_are_refused(debug_dataset: Path) -> None:
     with pytest.raises(ValueError, match=r"load_vlm_weights=true downloads SmolVLM2"):
-        build("smolvla", recorded, load_vlm_weights=True)
+        build("smolvla", debug_dataset, load_vlm_weights=True)
     with pytest.raises(ValueError, match=r"vlm_model_name is set by the adapter"):
-        build("smolvla", recorded, vlm_model_name="HuggingFaceTB/SmolVLM2-500M-Video-Instruct")
+        build("smolvla", debug_dataset, vlm_model_name="HuggingFaceTB/SmolVLM2-500M-Video-Instruct")
