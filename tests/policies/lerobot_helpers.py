@@ -36,7 +36,7 @@ TINY: dict[str, dict[str, Any]] = {
         "freeze_vision_encoder": False, "num_steps": 3,
     },
 }  # fmt: skip
-BATCH = 4
+BATCH = 2  # the ResNet-18 of ACT and Diffusion is most of these tests' time
 
 
 def build(name: str, root: Path, **overrides: Any) -> LeRobotAdapter:
@@ -46,9 +46,9 @@ def build(name: str, root: Path, **overrides: Any) -> LeRobotAdapter:
     return policy
 
 
-def fixed_batch(root: Path, chunk_size: int) -> dict[str, Any]:
+def fixed_batch(root: Path, chunk_size: int, batch_size: int = BATCH) -> dict[str, Any]:
     """One batch of real frames (images, state, action chunk, action_is_pad, task), always the same."""
-    return next(iter(make_dataloader(root, chunk_size, BATCH, shuffle=True, seed=0)))
+    return next(iter(make_dataloader(root, chunk_size, batch_size, shuffle=True, seed=0)))
 
 
 def seeded_loss(policy: LeRobotAdapter, batch: dict[str, Any]) -> float:

@@ -25,7 +25,7 @@ def test_vla_train_policy_act_trains_saves_and_evaluates(debug_dataset: Path, tm
     cfg = compose_train(
         "experiment=debug", "policy=act", f"dataset.root={debug_dataset}", f"run_dir={run}",
         "policy.dim_model=32", "policy.dim_feedforward=64", "+policy.n_encoder_layers=1",
-        "+policy.n_vae_encoder_layers=1", "train.eval_at_end=false",
+        "+policy.n_vae_encoder_layers=1", "train.batch_size=2", "train.eval_at_end=false",
     )  # fmt: skip
     train(cfg)
     assert sorted(p.name for p in (run / ckpt.CHECKPOINTS).iterdir()) == [

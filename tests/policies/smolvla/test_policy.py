@@ -26,7 +26,7 @@ TOKENS = "observation.language.tokens"
 @pytest.fixture(scope="module")
 def trained(debug_dataset: Path) -> tuple[SmolVLAAdapter, list[float]]:
     policy = build("smolvla", debug_dataset)
-    return policy, train_steps(policy, fixed_batch(debug_dataset, 10), steps=8)
+    return policy, train_steps(policy, fixed_batch(debug_dataset, 10, batch_size=4), steps=8)
 
 
 def test_training_steps_reduce_the_loss_on_a_fixed_batch(trained) -> None:
