@@ -58,7 +58,7 @@ class Trainer:
 
     def __post_init__(self) -> None:
         self.optimizer = make_optimizer(self.policy, self.cfg)
-        self.scheduler = make_scheduler(self.optimizer, self.cfg)
+        self.scheduler = make_scheduler(self.optimizer, self.cfg, lambda: self.elapsed_s)
         self.ema = (
             EMA(self.policy, self.cfg["ema"]["decay"], self.cfg["ema"]["start_step"])
             if self.cfg["ema"]["enabled"]

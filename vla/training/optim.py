@@ -1,7 +1,7 @@
 """AdamW, linear warmup + cosine decay, and an exponential moving average of the weights."""
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,22 +25,30 @@ def make_optimizer(model: torch.nn.Module, cfg: Mapping[str, Any]) -> torch.opti
 
 
 def make_scheduler(
-    optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any]
+    optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], elapsed_s: Callable[[], float] | None = None
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """lr(step) = lr * warmup_cosine(step); a plain closure so the state_dict stays JSON-able."""
+    """lr(step) = lr * warmup_cosine(step); a plain closure so the state_dict stays JSON-able.
+
+    With `schedule_clock: seconds` the cosine follows the time budget instead: its progress is the
+    larger of the steps done and the share of `max_seconds` spent (`elapsed_s()`), so a run stopped by
+    its budget ends at the floor, whatever its speed (policies of different cost on one budget).
+    """
     steps, warmup, floor = int(cfg["steps"]), int(cfg["warmup_steps"]), float(cfg["min_lr_ratio"])
+    budget = cfg.get("max_seconds") if cfg.get("schedule_clock", "steps") == "seconds" else None
 
     def factor(step: int) -> float:
-        return warmup_cosine(step, steps, warmup, floor)
+        spent = elapsed_s() / budget if budget and elapsed_s is not None else 0.0
+        return warmup_cosine(step, steps, warmup, floor, spent)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def warmup_cosine(step: int, total: int, warmup: int, floor: float) -> float:
-    """Linear 1/warmup .. 1 over `warmup` steps, then cosine from 1 down to `floor` at `total`."""
+def warmup_cosine(step: int, total: int, warmup: int, floor: float, spent: float = 0.0) -> float:
+    """Linear 1/warmup .. 1 over `warmup` steps, then cosine from 1 down to `floor` at `total` steps (or
+    once `spent`, the share of a time budget used, reaches 1)."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    progress = min(1.0, max((step - warmup) / max(1, total - warmup), spent))
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 

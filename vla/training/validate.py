@@ -65,6 +65,12 @@ def validate_train(cfg: DictConfig) -> None:
         cfg, t + "max_seconds", lambda v: v is None or (_is_num(v) and v > 0),
         "must be null (no time budget) or a number of seconds > 0", "3600",
     )  # fmt: skip
+    _check(
+        cfg, t + "schedule_clock",
+        lambda v: v == "steps" or (v == "seconds" and cfg.train.max_seconds is not None),
+        "must be steps, or seconds with train.max_seconds set (the cosine then follows the time budget)",
+        "seconds train.max_seconds=1800",
+    )  # fmt: skip
     steps = cfg.train.steps
     _check(
         cfg, t + "warmup_steps", lambda v: _is_int(v) and 0 <= v <= steps, f"must be in [0, {steps}]", "100"

@@ -34,6 +34,7 @@ def test_default_and_preset_configs_are_valid() -> None:
         ("eval.n_action_steps=0", "eval.n_action_steps=0"),
         ("dataset.video_codec=mpeg2", "dataset.video_codec='mpeg2'"),
         ("train.episode_start_fraction=1", "train.episode_start_fraction=1: must be in [0, 1)"),
+        ("train.schedule_clock=seconds", "train.schedule_clock='seconds': must be steps, or seconds with"),
     ],
 )
 def test_bad_values_are_named_with_a_fix(override: str, named: str) -> None:
