@@ -1,0 +1,41 @@
+"""experiment=compare_debug: the policy comparison's whole pipeline (slow: ~5 min on 2 cores).
+
+Every policy (vla, act, diffusion, smolvla) trains a few steps on the same two tiny recorded datasets,
+is evaluated on the same seeds, and lands in one sweep report with the VLA's ratios to the others.
+"""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vla.apps.record import record_dataset
+
+ROOT = Path(__file__).resolve().parents[3]
+TASKS = {"touch_cube": "vla/TouchCube-v0", "pick_cube": "vla/PickCube-v0"}
+
+
+@pytest.mark.slow
+def test_compare_debug_sweep_reports_every_policy(tmp_path: Path) -> None:
+    kwargs = {"control_hz": 30, "cameras": ["front", "wrist"], "image_size": 96}
+    roots = [tmp_path / name for name in TASKS]
+    for root, env_id in zip(roots, TASKS.values(), strict=True):
+        record_dataset(env_id, root, 2, "train", 1000, env_kwargs=kwargs, progress=False)
+    sweep = tmp_path / "sweep"
+    cmd = [
+        sys.executable, "-m", "vla.cli", "train", "-m", "experiment=compare_debug",
+        f"dataset.roots=[{','.join(map(str, roots))}]", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(sweep / "report.csv", newline="") as f:
+        rows = {r["policy"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"vla", "act", "diffusion", "smolvla"}
+    for policy, row in rows.items():
+        assert row["status"] == "done", (policy, row["error"])
+        assert row["episodes/TouchCube/train"] == "1" and row["episodes/PickCube/train"] == "1"
+        assert float(row["params"]) > 0 and float(row["p50_ms"]) > 0
+    report = (sweep / "report.md").read_text()
+    assert "## vla / each other policy" in report and (sweep / "success.png").exists()
