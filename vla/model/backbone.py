@@ -5,10 +5,11 @@
 default: a real SmolVLM (Idefics3-family) architecture from a config, random weights, and the byte-level
 BPE tokenizer shipped in vla/model/assets/. The `Backbone` wrapper gives the VLA model what it needs
 and nothing more: the token ids of the image part of a prompt (computed once through the real
-processor), pixel tensors for a batch (fast torch path for SmolVLM/Idefics3/PaliGemma, the processor
-otherwise), new vocabulary entries, and hidden states. What differs between VLM families (the
-prompt text of an image, the pixel path, the image size rule, attention quirks) is one table:
-vla/model/families.py.
+processor), pixel tensors for a batch (vla/model/pixels.py: each family's processor geometry and
+resampling, in torch), new vocabulary entries, and hidden states (with PaliGemma's prefix-LM mask).
+What differs between VLM families (the prompt text of an image, the pixel path, the image size rule,
+attention quirks) is one table: vla/model/families.py. LoRA and adapter-only checkpoints:
+vla/model/adapters.py; weights missing offline: vla/model/hub.py.
 """
 
 import logging
@@ -18,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import (
     AutoConfig,
@@ -33,9 +33,9 @@ from transformers import (
 )
 from transformers.models.smolvlm.video_processing_smolvlm import SmolVLMVideoProcessor
 
-from vla.model import tiny_configs
+from vla.model import adapters, hub, pixels, tiny_configs
 from vla.model.backbone_config import BackboneConfig
-from vla.model.families import family_of
+from vla.model.families import family_of, soft_capped
 from vla.model.fast_decode import LlamaStepDecoder, supports_lean_decoding
 from vla.model.tiny_tokenizer import ASSET as TINY_TOKENIZER_FILE
 
@@ -72,26 +72,34 @@ def tiny_model_config(cfg: BackboneConfig, tokenizer: Any) -> SmolVLMConfig:
     return SmolVLMConfig(**tiny_configs.smolvlm(cfg, len(tokenizer), tokenizer.pad_token_id, image_id))
 
 
-def load_backbone(cfg: BackboneConfig, checkpoint_dir: str | Path | None = None) -> "Backbone":
-    """Builds the backbone: from a VLA checkpoint's backbone/ folder (architecture only, weights follow),
-    from `cfg.pretrained` (hub id or local folder, weights included), or the tiny default."""
-    dtype = getattr(torch, cfg.dtype)
-    if checkpoint_dir is not None:
+def load_backbone(
+    cfg: BackboneConfig, checkpoint_dir: str | Path | None = None, base_weights: bool = False
+) -> "Backbone":
+    """Builds the backbone: from a VLA checkpoint's backbone/ folder (its processor, and the architecture
+    only: the checkpoint's weights follow; with `base_weights`, an adapter checkpoint's, the frozen
+    pretrained weights come from `cfg.pretrained`), from `cfg.pretrained` (hub id or local folder,
+    weights included), or the tiny default."""
+    dtype, attn = getattr(torch, cfg.dtype), cfg.attn_implementation
+    processor = None if checkpoint_dir is None else AutoProcessor.from_pretrained(checkpoint_dir)
+    if checkpoint_dir is not None and not base_weights:
         config = AutoConfig.from_pretrained(checkpoint_dir, trust_remote_code=False)
-        model = AutoModelForImageTextToText.from_config(
-            config, dtype=dtype, attn_implementation=cfg.attn_implementation
-        )
-        processor = AutoProcessor.from_pretrained(checkpoint_dir, trust_remote_code=False)
+        model = AutoModelForImageTextToText.from_config(config, dtype=dtype, attn_implementation=attn)
     elif cfg.pretrained:
-        processor = AutoProcessor.from_pretrained(cfg.pretrained, trust_remote_code=False)
+        hub.require_weights(cfg.pretrained)  # one line naming the model and the fixes, not a hub traceback
+        processor = processor or AutoProcessor.from_pretrained(cfg.pretrained, trust_remote_code=False)
         model = AutoModelForImageTextToText.from_pretrained(
-            cfg.pretrained, dtype=dtype, attn_implementation=cfg.attn_implementation, trust_remote_code=False
+            cfg.pretrained, dtype=dtype, attn_implementation=attn, trust_remote_code=False
         )
     else:
         processor = tiny_processor(cfg)
         config = tiny_model_config(cfg, processor.tokenizer)
-        model = AutoModelForImageTextToText.from_config(
-            config, dtype=dtype, attn_implementation=cfg.attn_implementation
+        model = AutoModelForImageTextToText.from_config(config, dtype=dtype, attn_implementation=attn)
+    if soft_capped(model.config) and attn == "sdpa":
+        log.warning(
+            "backbone %s soft-caps attention logits (Gemma 2) and sdpa attention skips that: attention "
+            "differs from pretraining wherever a logit nears the cap; backbone.attn_implementation=eager "
+            "keeps it (docs/model.md, Gemma 2 soft-capping)",
+            cfg.name,
         )
     return Backbone(model, processor, cfg)
 
@@ -107,9 +115,13 @@ class Backbone(nn.Module):
         self.tokenizer = processor.tokenizer
         self.family = model.config.model_type
         self.facts = family_of(self.family)  # what this family does differently (families.py)
-        self.image_size = self.facts.image_size(model.config, processor, cfg.image_size)
-        self._prefix_cache: dict[int, list[int]] = {}
+        self.image_size = self.facts.image_size(model.config, processor, cfg)
+        self.kernel = pixels.kernel_of(processor.image_processor) if self.facts.views else None
+        self._prefix_cache: dict[tuple[tuple[int, int], ...], list[int]] = {}
         self._text_cache: dict[str, list[int]] = {}
+        self.separator_ids = self.text_ids(self.facts.separator) if self.facts.separator else []
+        self.added_ids: list[int] = []  # the VLA's new vocabulary entries, in order
+        self.rows: adapters.TokenRows | None = None  # their trainable rows in adapter mode
         self._lora = False
         connector = getattr(getattr(model, "model", None), "connector", None)
         if connector is not None:  # Idefics3 / SmolVLM
@@ -122,34 +134,39 @@ class Backbone(nn.Module):
 
     # -- images ---------------------------------------------------------------------------------
     def image_inputs(self, images: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One (B, 3, H, W) float tensor in [0, 1] per camera -> the model's pixel kwargs."""
-        x = torch.stack(list(images), dim=1)  # (B, N, 3, H, W)
-        b, n = x.shape[:2]
-        if x.shape[-2:] != (self.image_size, self.image_size):
-            x = F.interpolate(x.flatten(0, 1), size=(self.image_size,) * 2, mode="bilinear", antialias=True)
-            x = x.unflatten(0, (b, n))  # (B, N, 3, S, S)
-        if self.facts.pixels == "processor":
-            flat = [img for img in x.flatten(0, 1).cpu()]
-            out = self.processor.image_processor(images=flat, do_rescale=False, return_tensors="pt")
-            return {k: v.to(x.device) for k, v in out.items()}
+        """One (B, 3, H, W) float tensor in [0, 1] per camera -> the model's pixel kwargs: the pixels the
+        family's own processor makes of these frames (vla/model/pixels.py; tests/vla/model/test_parity.py)."""
         ip = self.processor.image_processor
-        mean = torch.tensor(ip.image_mean, dtype=x.dtype, device=x.device).view(3, 1, 1)
-        std = torch.tensor(ip.image_std, dtype=x.dtype, device=x.device).view(3, 1, 1)
-        pix = ((x - mean) / std).to(self.hf.dtype)  # (B, N, 3, S, S)
+        if self.facts.views is None:  # generic family: the processor does it all
+            return self._through_processor([[x[b] for x in images] for b in range(len(images[0]))], True)
+        views = [self.facts.views(x.float(), ip, self.kernel) for x in images]  # (B, V, 3, h, w) each
+        if self.facts.pixels == "processor":  # views of cameras may differ in shape (dynamic resolution)
+            per_sample = [[v for x in views for v in x[b]] for b in range(len(views[0]))]
+            return self._through_processor(per_sample, False)  # resized already: only patchify
+        pix = pixels.normalise(torch.cat(views, 1), ip).to(self.hf.dtype)  # (B, N * V, 3, h, w)
         return {"pixel_values": pix if self.facts.pixels == "stacked" else pix.flatten(0, 1)}
 
-    # -- token ids ------------------------------------------------------------------------------
-    def image_prefix_ids(self, num_images: int) -> list[int]:
-        """Token ids of the image part of a prompt for `num_images` cameras, from the real processor."""
-        if num_images not in self._prefix_cache:
-            dummy = [np.full((self.image_size, self.image_size, 3), 128, np.uint8) for _ in range(num_images)]
-            text = self._image_text(num_images)
-            ids = self.processor(text=[text], images=[dummy], return_tensors="pt")["input_ids"][0].tolist()
-            self._prefix_cache[num_images] = ids
-        return self._prefix_cache[num_images]
+    def _through_processor(self, per_sample: list[list[torch.Tensor]], resize: bool) -> dict[str, Any]:
+        flat = [img.cpu() for sample in per_sample for img in sample]
+        device = per_sample[0][0].device
+        ip = self.processor.image_processor
+        out = ip(images=flat, do_rescale=False, do_resize=resize, return_tensors="pt")
+        return {k: v.to(device) for k, v in out.items()}
 
-    def _image_text(self, n: int) -> str:
-        return (self.facts.image_text or self.processor.image_token) * n
+    # -- token ids ------------------------------------------------------------------------------
+    def image_prefix_ids(self, frame_shapes: Sequence[tuple[int, int]]) -> list[int]:
+        """Token ids of the image part of a prompt, one camera per (H, W) frame shape, from the real
+        processor (the number of image tokens can depend on the shape: tiles, dynamic resolution)."""
+        key = tuple((int(h), int(w)) for h, w in frame_shapes)
+        if key not in self._prefix_cache:
+            dummy = [np.full((h, w, 3), 128, np.uint8) for h, w in key]
+            text = (self.facts.image_text or self.processor.image_token) * len(key)
+            ids = self.processor(text=[text], images=[dummy], return_tensors="pt")["input_ids"][0].tolist()
+            sep = self.separator_ids
+            if sep and ids[-len(sep) :] == sep:  # the VLA places it after the instruction (build_prompt)
+                ids = ids[: -len(sep)]
+            self._prefix_cache[key] = ids
+        return self._prefix_cache[key]
 
     def text_ids(self, text: str) -> list[int]:
         """Token ids of plain text (cached: instructions repeat across a dataset)."""
@@ -166,14 +183,19 @@ class Backbone(nn.Module):
         return pad if pad is not None else self.tokenizer.eos_token_id
 
     def add_tokens(self, tokens: list[str]) -> list[int]:
-        """Adds new vocabulary entries (idempotent) and grows the embeddings; returns their ids."""
+        """Adds new vocabulary entries (idempotent), grows the embeddings, gives the new entries their
+        initial rows (deterministic: a resume rebuilds them from the base checkpoint); returns their ids."""
+        known = set(self.tokenizer.get_vocab())
         self.tokenizer.add_tokens(tokens, special_tokens=True)
         ids = self.tokenizer.convert_tokens_to_ids(tokens)
         # never shrink: some checkpoints (Qwen, PaliGemma) pad the embedding matrix past the tokenizer
-        needed = max(max(ids) + 1, self.hf.get_input_embeddings().weight.shape[0])
-        if needed != self.hf.get_input_embeddings().weight.shape[0]:
-            self.hf.resize_token_embeddings(needed, mean_resizing=False)
-            self._init_new_rows(ids)
+        rows = self.hf.get_input_embeddings().weight.shape[0]
+        if max(ids) + 1 > rows:
+            self.hf.resize_token_embeddings(max(ids) + 1, mean_resizing=False)
+        fresh = [i for t, i in zip(tokens, ids, strict=True) if t not in known or i >= rows]
+        if fresh:
+            self._init_new_rows(fresh)
+        self.added_ids += [i for i in ids if i not in self.added_ids]
         return ids
 
     @torch.no_grad()
@@ -192,28 +214,29 @@ class Backbone(nn.Module):
 
     # -- training setup ---------------------------------------------------------------------------
     def configure_training(self) -> None:
-        """Freezing and LoRA, from the config."""
+        """Freezing and LoRA, from the config (the rule: adapters.trains); in adapter mode the new
+        vocabulary rows become their own parameters (adapters.TokenRows). Call after add_tokens."""
         if self.cfg.lora_rank > 0 and not self._lora:
-            from peft import LoraConfig, inject_adapter_in_model
-
-            lcfg = LoraConfig(
-                r=self.cfg.lora_rank,
-                lora_alpha=self.cfg.lora_alpha,
-                lora_dropout=self.cfg.lora_dropout,
-                target_modules=list(self.cfg.lora_targets),
-            )
-            inject_adapter_in_model(lcfg, self._language_model())  # edits modules in place
+            adapters.inject_lora(self._language_model(), self.cfg)
             self._lora = True
-        lm = self._language_model()
+        if adapters.adapter_mode(self.cfg) and self.rows is None and self.added_ids:
+            self.rows = adapters.TokenRows(
+                self.hf.get_input_embeddings(), self.added_ids, self.hf.get_output_embeddings()
+            )
+            self._language_model().set_input_embeddings(self.rows)
         for name, p in self.hf.named_parameters():
-            is_vision = "vision" in name or "visual" in name
-            if is_vision and "merger" not in name:
-                p.requires_grad_(not self.cfg.freeze_vision)
-        if self.cfg.freeze_lm:
-            for name, p in lm.named_parameters():
-                p.requires_grad_("lora_" in name)
-            # new action-token rows must still learn: keep the embedding trainable
-            self.hf.get_input_embeddings().weight.requires_grad_(True)
+            p.requires_grad_(adapters.trains(name, self.cfg))
+
+    def merge_adapters(self) -> None:
+        """Folds LoRA and the new-token rows into plain weights (vla export --merge); afterwards the
+        backbone is an ordinary full-weights one (self.cfg: lora_rank 0, freeze_lm false)."""
+        if self.rows is not None:
+            base = self.rows.merge_into(self.hf.get_output_embeddings())
+            self._language_model().set_input_embeddings(base)
+            self.rows = None
+        adapters.unload_lora(self._language_model())
+        self._lora = False
+        self.cfg.lora_rank, self.cfg.freeze_lm = 0, False
 
     def _language_model(self) -> nn.Module:
         inner = self.hf.model
@@ -227,9 +250,12 @@ class Backbone(nn.Module):
         pixels: dict[str, torch.Tensor] | None = None,
         past_key_values: Any = None,
         use_cache: bool = False,
+        prefix_len: int | None = None,
     ) -> tuple[torch.Tensor, Any]:
-        """(B, L) ids -> last hidden states (B, L, H) and the KV cache (when use_cache)."""
-        kwargs: dict[str, Any] = {**(pixels or {}), **self._token_types(input_ids)}
+        """(B, L) ids -> last hidden states (B, L, H) and the KV cache (when use_cache). prefix_len: the
+        first positions that form the prompt (None: all of them; 0: a continuation through the cache),
+        the rest being the suffix; only a prefix-LM family (PaliGemma) attends differently to the two."""
+        kwargs: dict[str, Any] = {**(pixels or {}), **self._token_types(input_ids, prefix_len)}
         out = self.hf.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -239,9 +265,16 @@ class Backbone(nn.Module):
         )
         return out.last_hidden_state, out.past_key_values
 
-    def _token_types(self, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
-        causal = self.facts.causal_token_types
-        return {"token_type_ids": torch.ones_like(input_ids)} if causal else {}
+    def _token_types(self, input_ids: torch.Tensor, prefix_len: int | None) -> dict[str, torch.Tensor]:
+        """PaliGemma's token_type_ids: 0 over the prefix (bidirectional: image, instruction, state,
+        <act_start>), 1 over the suffix (causal: action tokens or query slots), as pi0 and PaliGemma's
+        own processor (text + suffix) make them."""
+        if not self.facts.prefix_lm:
+            return {}
+        length = input_ids.shape[1]
+        start = length if prefix_len is None else prefix_len
+        positions = torch.arange(length, device=input_ids.device)
+        return {"token_type_ids": (positions >= start).long().expand_as(input_ids)}
 
     def step_decoder(self, cache: Any, attention_mask: torch.Tensor, max_new: int) -> LlamaStepDecoder | None:
         """A lean one-token decoder continuing `cache` (Llama-architecture LMs), else None."""
@@ -250,6 +283,8 @@ class Backbone(nn.Module):
 
     def output_rows(self, ids: torch.Tensor) -> torch.Tensor:
         """Rows of the LM head for `ids` (A,) -> (A, H): logits restricted to action tokens."""
+        if self.rows is not None:
+            return self.rows.output_rows(ids)
         return self.hf.get_output_embeddings().weight[ids]
 
     @torch.no_grad()
@@ -257,7 +292,7 @@ class Backbone(nn.Module):
         self, input_ids: torch.Tensor, pixels: dict[str, torch.Tensor], allowed: torch.Tensor, num_tokens: int
     ) -> torch.Tensor:
         """transformers' model.generate() on the same prompt, constrained to `allowed` ids (benchmark)."""
-        kwargs: dict[str, Any] = {**pixels, **self._token_types(input_ids)}
+        kwargs: dict[str, Any] = {**pixels, **self._token_types(input_ids, None)}
         out = self.hf.generate(
             input_ids=input_ids,
             attention_mask=torch.ones_like(input_ids),

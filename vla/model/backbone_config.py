@@ -13,9 +13,14 @@ class BackboneConfig:
     name: str = "tiny"
     # hub id (e.g. HuggingFaceTB/SmolVLM2-256M-Video-Instruct) or local folder; null builds the tiny default
     pretrained: str | None = None
-    # square side fed to the vision encoder; null = the checkpoint's native size
+    # side fed to the vision encoder (SmolVLM: any multiple of patch*scale; PaliGemma: fixed, null; Qwen:
+    # a budget of image_size^2 pixels, aspect kept); null = the checkpoint's native size
     image_size: int | None = 96
+    # SmolVLM/Idefics3 only: image_size is the full side, split into tiles of the encoder's native size
+    # plus the whole frame at that size (the processor's image splitting; 2x2 + 1 = 5 views at 1024)
+    image_splitting: bool = False
     dtype: str = "float32"
+    # sdpa, or eager: Gemma 2 (PaliGemma 2) soft-caps attention logits, which only eager applies
     attn_implementation: str = "sdpa"
     freeze_vision: bool = False  # True: train only the connector + language model
     freeze_lm: bool = False  # True with lora_rank > 0: only adapters (and the embeddings) train

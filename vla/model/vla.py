@@ -1,7 +1,8 @@
 """The VLA model: a VLM backbone that writes action tokens. Read this file first.
 
 A prompt is   [image tokens per camera] [instruction] [state tokens] <act_start>   (or the instruction
-first, `cfg.instruction_first`) and the model
+first, `cfg.instruction_first`; a prefix-LM family, PaliGemma, ends its prefix text with "\n" before
+<act_start>, as in its pretraining, and attends bidirectionally over the whole prompt) and the model
 continues it with action tokens: new vocabulary entries <act_0> ... <act_{V-1}> (+ <act_end> for the
 variable-length FAST tokenizer). Two decoders, chosen by `cfg.decoder`:
 
@@ -56,7 +57,7 @@ class VLAModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """-> input_ids (B, P) left-padded so every prompt ends at P, attention_mask (B, P), pixel kwargs."""
         bb = self.backbone
-        prefix = bb.image_prefix_ids(len(images))
+        prefix = bb.image_prefix_ids([tuple(img.shape[-2:]) for img in images])
         if self.cfg.instruction_first:
             texts = [bb.text_ids(t) + prefix for t in tasks]
         else:
@@ -68,7 +69,9 @@ class VLAModel(nn.Module):
             ids[i, width - len(t) :] = torch.tensor(t)
             mask[i, width - len(t) :] = 1
         device = self.action_ids.device
-        tail = [torch.full((len(texts), 1), self.act_start_id, device=device)]
+        # the family's end-of-prefix text (PaliGemma's "\n", after which it was pretrained to answer)
+        end = torch.tensor([*bb.separator_ids, self.act_start_id], device=device).expand(len(texts), -1)
+        tail = [end]
         if self.cfg.state_tokens:
             if state is None:
                 raise ValueError("policy.state_tokens=true but the batch has no 'observation.state'")
@@ -76,7 +79,7 @@ class VLAModel(nn.Module):
                 ((state.clamp(-1, 1) + 1) / 2 * self.cfg.state_bins).long().clamp(0, self.cfg.state_bins - 1)
             )
             tail.insert(0, self.state_ids[bins])  # (B, D_s), same binning as the bins action tokenizer
-        tail_ids = torch.cat(tail, dim=1)  # (B, D_s + 1)
+        tail_ids = torch.cat(tail, dim=1)  # (B, D_s + separator + 1)
         input_ids = torch.cat([ids.to(device), tail_ids], dim=1)  # (B, P)
         attention_mask = torch.cat([mask.to(device), torch.ones_like(tail_ids)], dim=1)  # (B, P)
         return input_ids, attention_mask, bb.image_inputs(images)
@@ -108,8 +111,8 @@ class VLAModel(nn.Module):
             first = p - 1  # token i is predicted from the position before it
         tail_mask = torch.ones_like(tail)
         hidden, _ = self.backbone.hidden_states(
-            torch.cat([ids, tail], 1), torch.cat([mask, tail_mask], 1), pixels
-        )  # (B, P + S[-1], H)
+            torch.cat([ids, tail], 1), torch.cat([mask, tail_mask], 1), pixels, prefix_len=p
+        )  # (B, P + S[-1], H); the prompt is the prefix, the action tokens / queries the suffix
         logits = self.action_logits(hidden[:, first : first + s])  # (B, S, V + 1)
         known = labels != IGNORE
         sigma = self.cfg.tokenizer.label_sigma
@@ -156,7 +159,7 @@ class VLAModel(nn.Module):
         b, p, s = ids.shape[0], ids.shape[1], self.num_slots
         queries = self.query_ids.expand(b, s)  # (B, S)
         hidden, _ = self.backbone.hidden_states(
-            torch.cat([ids, queries], 1), torch.cat([mask, torch.ones_like(queries)], 1), pixels
+            torch.cat([ids, queries], 1), torch.cat([mask, torch.ones_like(queries)], 1), pixels, prefix_len=p
         )  # (B, P + S, H)
         logits = self.action_logits(hidden[:, p:]) + self._allowed()  # (B, S, V + 1)
         logits[:, 0] += self._allowed(step=0)
@@ -184,7 +187,7 @@ class VLAModel(nn.Module):
             else:
                 mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)  # (B, P + step + 1)
                 hidden, cache = self.backbone.hidden_states(
-                    next_ids, mask, past_key_values=cache, use_cache=True
+                    next_ids, mask, past_key_values=cache, use_cache=True, prefix_len=0
                 )
         return torch.stack(out, 1)  # (B, steps)
 

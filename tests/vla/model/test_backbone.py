@@ -27,7 +27,7 @@ def test_prompt_prefix_comes_from_the_real_processor(tiny):
     image_id = tiny.tokenizer.convert_tokens_to_ids("<image>")
     per_camera = (96 // 12) ** 2 // 2**2  # 8x8 patches, pixel shuffle by 2 -> 16 tokens
     for n in (1, 2):
-        ids = tiny.image_prefix_ids(n)
+        ids = tiny.image_prefix_ids([(96, 96)] * n)
         assert ids.count(image_id) == per_camera * n
         assert tiny.processor.tokenizer.convert_ids_to_tokens(ids[:2]) == [
             "<fake_token_around_image>",
@@ -83,7 +83,7 @@ def test_mixed_precision_autocast_runs_the_image_merge(tiny):
     """accelerate's bf16 on CPU is torch.autocast: the connector's bf16 output meets float32 text
     embeddings in transformers' image merge, which refuses the mix unless the backbone casts it."""
     pixels = tiny.image_inputs([torch.rand(2, 3, 96, 96)])
-    ids = torch.tensor([tiny.image_prefix_ids(1) + tiny.text_ids("touch the red cube")] * 2)
+    ids = torch.tensor([tiny.image_prefix_ids([(96, 96)]) + tiny.text_ids("touch the red cube")] * 2)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         hidden, _ = tiny.hidden_states(ids, torch.ones_like(ids), pixels)
     assert hidden.shape[:2] == ids.shape and torch.isfinite(hidden.float()).all()

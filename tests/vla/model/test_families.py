@@ -36,7 +36,7 @@ def test_tokenizer_and_processor_survive_save_pretrained(family_dir):
     assert bb.tokenizer.decode(ids) == text
     reloaded = load_backbone(BackboneConfig(name=family, pretrained=str(path), image_size=IMAGE_SIZE[family]))
     assert reloaded.text_ids(text) == ids
-    assert reloaded.image_prefix_ids(2) == bb.image_prefix_ids(2)
+    assert reloaded.image_prefix_ids([(64, 64)] * 2) == bb.image_prefix_ids([(64, 64)] * 2)
 
 
 def test_family_trains_one_vla_step_and_reloads(family_dir, stats, tmp_path):

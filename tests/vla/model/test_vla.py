@@ -193,7 +193,7 @@ def test_instruction_first_puts_the_words_before_the_images(stats):
     model, bb = policy.model, policy.model.backbone
     batch = policy._model_batch(make_batch(1, chunk=4, image_size=48))
     ids, _, _ = model.build_prompt(batch["images"], batch["state"], batch["task"])
-    words, images = bb.text_ids(batch["task"][0]), bb.image_prefix_ids(len(CAMERAS))
+    words, images = bb.text_ids(batch["task"][0]), bb.image_prefix_ids([(48, 48)] * len(CAMERAS))
     assert ids[0, : len(words) + len(images)].tolist() == words + images
     loss, _ = policy.compute_loss(make_batch(2, chunk=4, image_size=48))
     assert torch.isfinite(loss)

@@ -25,6 +25,7 @@ from transformers import (
     SiglipImageProcessor,
 )
 from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+from transformers.models.smolvlm.image_processing_pil_smolvlm import SmolVLMImageProcessorPil
 
 from vla.model.backbone import tiny_model_config, tiny_processor
 from vla.model.backbone_config import BackboneConfig
@@ -43,7 +44,7 @@ def save_tiny_family(family: str, directory: str | Path) -> Path:
         processor = tiny_processor(cfg)
         model = AutoModelForImageTextToText.from_config(tiny_model_config(cfg, processor.tokenizer))
     elif family == "paligemma":
-        processor, model = _tiny_paligemma()
+        processor, model = tiny_paligemma()
     elif family == "qwen2_5_vl":
         processor, model = _tiny_qwen()
     else:
@@ -63,14 +64,32 @@ def _bpe_tokenizer(**special: str) -> PreTrainedTokenizerFast:
     return tok
 
 
-def _tiny_paligemma() -> tuple[Any, nn.Module]:
+def tiny_paligemma(size: int = PALIGEMMA_IMAGE, **text: Any) -> tuple[Any, nn.Module]:
     tok = _bpe_tokenizer(bos_token="<|im_start|>", eos_token="<end_of_utterance>", pad_token="<|endoftext|>")
-    size = PALIGEMMA_IMAGE
     image_processor = SiglipImageProcessor(size={"height": size, "width": size})
     image_processor.image_seq_length = (size // 14) ** 2
     processor = PaliGemmaProcessor(image_processor, tok)  # adds <image>, <loc*>, <seg*> tokens
-    config = PaliGemmaConfig(**paligemma_config(len(tok), processor.image_token_id))
+    config = PaliGemmaConfig(**paligemma_config(len(tok), processor.image_token_id, size, **text))
     return processor, AutoModelForImageTextToText.from_config(config)
+
+
+def preset_geometry(family: str) -> tuple[Any, nn.Module]:
+    """Tiny widths and depths with a preset's image geometry and image processor, as AutoProcessor
+    loads it: SmolVLM2 (512 px, 16 px patches, pixel shuffle 4 -> 64 tokens; the PIL backend with
+    Lanczos, SmolVLM's default), PaliGemma 2 224 (14 px patches -> 256 tokens; SigLIP's torchvision
+    backend, bicubic), Qwen2.5-VL (14 px patches merged 2x2; torchvision, bicubic)."""
+    torch.manual_seed(0)
+    if family == "paligemma":
+        return tiny_paligemma(224)
+    if family == "qwen2_5_vl":
+        return _tiny_qwen()
+    cfg = BackboneConfig(image_size=512, patch_size=16, scale_factor=4, text_layers=1, vision_layers=1)
+    cfg.vision_hidden, cfg.vision_heads, cfg.vision_intermediate = 32, 2, 64
+    processor = tiny_processor(cfg)
+    processor.image_processor = SmolVLMImageProcessorPil(
+        do_image_splitting=False, size={"longest_edge": 512}, max_image_size={"longest_edge": 512}
+    )  # class default resample: Lanczos, as SmolVLM2's preprocessor_config.json
+    return processor, AutoModelForImageTextToText.from_config(tiny_model_config(cfg, processor.tokenizer))
 
 
 def _tiny_qwen() -> tuple[Any, nn.Module]:
@@ -81,7 +100,9 @@ def _tiny_qwen() -> tuple[Any, nn.Module]:
     return processor, AutoModelForImageTextToText.from_config(config)
 
 
-def paligemma_config(vocab_size: int, image_token_id: int) -> dict[str, Any]:
+def paligemma_config(
+    vocab_size: int, image_token_id: int, image_size: int = PALIGEMMA_IMAGE, **text_extra: Any
+) -> dict[str, Any]:
     """PaliGemmaConfig kwargs: Gemma 2 text model + SigLIP encoder."""
     text = {
         "model_type": "gemma2",
@@ -92,6 +113,7 @@ def paligemma_config(vocab_size: int, image_token_id: int) -> dict[str, Any]:
         "head_dim": 32,
         "intermediate_size": 128,
         "vocab_size": vocab_size,
+        **text_extra,
     }
     vision = {
         "model_type": "siglip_vision_model",
@@ -99,7 +121,7 @@ def paligemma_config(vocab_size: int, image_token_id: int) -> dict[str, Any]:
         "num_hidden_layers": 1,
         "num_attention_heads": 2,
         "intermediate_size": 64,
-        "image_size": PALIGEMMA_IMAGE,
+        "image_size": image_size,
         "patch_size": 14,
     }
     return {
