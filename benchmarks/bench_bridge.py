@@ -26,7 +26,7 @@ from hydra import compose, initialize_config_dir
 
 from benchmarks.common import command_line, markdown_table, write_section
 from policies.base import Observation, Policy
-from vla.bridge.deploy import build_runner
+from vla.apps.deploy import build_runner
 from vla.bridge.rt import set_realtime
 from vla.bridge.runner import Runner
 from vla.config import CONF_DIR

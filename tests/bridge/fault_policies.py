@@ -15,7 +15,7 @@ import numpy as np
 from hydra import compose, initialize_config_dir
 
 from policies.base import Observation, Policy
-from vla.bridge.deploy import DEFAULT_RATE_HZ, run
+from vla.apps.deploy import DEFAULT_RATE_HZ, run
 from vla.config import CONF_DIR
 from vla.constants import OBS_STATE
 

@@ -7,8 +7,8 @@ from cyclonedds.core import Policy as QosPolicy
 from hydra import compose, initialize_config_dir
 
 from tests.bridge import harness
+from vla.apps.deploy import build_policy
 from vla.bridge import dds
-from vla.bridge.deploy import build_policy
 from vla.config import CONF_DIR
 
 

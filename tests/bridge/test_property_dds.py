@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from policies.base import Observation, Policy
 from tests.bridge import harness
-from vla.bridge.deploy import build_runner
+from vla.apps.deploy import build_runner
 from vla.bridge.safety import check_stream
 from vla.config import CONF_DIR
 

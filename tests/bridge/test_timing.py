@@ -9,8 +9,8 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from policies.base import Policy
+from vla.apps.deploy import DEFAULT_RATE_HZ, control_rate
 from vla.bridge.chunks import ChunkQueue, should_request
-from vla.bridge.deploy import DEFAULT_RATE_HZ, control_rate
 from vla.bridge.runner import RunnerConfig
 from vla.bridge.timing import Prefetch, derived_timeouts, prefetch_threshold
 from vla.checkpoint import DEFAULT_FPS, trained_fps

@@ -5,7 +5,7 @@
     vla eval policy_name=expert eval.via=bridge       # the scripted expert (as sim_expert: sim-only state)
 
 Each task is served by `vla sim-robot` in its own process on a private ROS domain; this process runs the
-policy in the runner `vla deploy` builds (vla.bridge.deploy.build_runner: safety layer on, rt_priority 0
+policy in the runner `vla deploy` builds (vla.apps.deploy.build_runner: safety layer on, rt_priority 0
 unless eval.bridge.deploy sets it) at the env's control rate, which must be the rate the policy was
 trained at when its checkpoint records one. Every named seed of every split is one episode
 (vla/bridge/episodes.py: reset over /vla/sim/reset, success read from /vla/sim/status).
@@ -32,10 +32,10 @@ from omegaconf import DictConfig, OmegaConf
 from envs.tabletop.clock import DEFAULT_CONTROL_HZ
 from policies.base import Policy
 from vla.apps import eval_report as rep
+from vla.apps.deploy import build_runner, policy_fps
 from vla.apps.eval_episodes import EpisodeResult
-from vla.bridge.deploy import build_runner, policy_fps
+from vla.apps.sim_expert import SimExpertPolicy
 from vla.bridge.episodes import BridgeEpisode, SimProcess, Wire, play_episode
-from vla.bridge.sim_expert import SimExpertPolicy
 from vla.config import CONF_DIR
 from vla.training.validate import ConfigError
 

@@ -20,11 +20,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from policies.base import Policy
 from vla.bridge import dds
 from vla.bridge.arming import Request
 from vla.bridge.chunks import ChunkQueue, should_request
@@ -41,6 +40,14 @@ log = logging.getLogger(__name__)
 
 _KEEP = 10_000  # timing samples kept (minutes at 30-50 Hz): memory stays bounded on long deployments
 _LOG_COUNTERS_EVERY_S = 2.0  # changed intervention counters are logged at most this often
+
+
+class ChunkPolicy(Protocol):
+    """What the runner needs of a policy (policies.base.Policy has it); the bridge imports no policy."""
+
+    def reset(self) -> None: ...
+
+    def predict_action_chunk(self, obs: dict[str, Any]) -> Any: ...  # (T, D) actions
 
 
 class Clock:
@@ -62,7 +69,12 @@ class _Obs:
 
 class Runner:
     def __init__(
-        self, cfg: RunnerConfig, policy: Policy, safety: SafetyLayer, io: BridgeIO, clock: Clock | None = None
+        self,
+        cfg: RunnerConfig,
+        policy: ChunkPolicy,
+        safety: SafetyLayer,
+        io: BridgeIO,
+        clock: Clock | None = None,
     ) -> None:
         self.cfg, self.policy, self.safety, self.io = cfg, policy, safety, io
         self.clock = clock or Clock()

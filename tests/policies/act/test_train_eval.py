@@ -13,9 +13,9 @@ from policies.act.policy import ACTAdapter
 from tests.policies.lerobot_helpers import observation
 from tests.vla.apps.conftest import compose_train
 from vla import checkpoint as ckpt
+from vla.apps.deploy import build_policy as deploy_policy
 from vla.apps.eval import evaluate, load_policy
 from vla.apps.train import train
-from vla.bridge.deploy import build_policy as deploy_policy
 from vla.logging_utils import read_metrics
 from vla.training.validate import ConfigError
 

@@ -19,10 +19,10 @@ from omegaconf import DictConfig, OmegaConf
 from policies.base import Policy
 from policies.registry import CHECKPOINT_POLICIES, make_policy
 from vla import runtime
+from vla.apps.sim_expert import SimExpertPolicy
 from vla.bridge.io import BridgeIO
 from vla.bridge.runner import Runner, RunnerConfig
 from vla.bridge.safety import SafetyConfig, SafetyLayer
-from vla.bridge.sim_expert import SimExpertPolicy
 from vla.config import CONF_DIR
 
 log = logging.getLogger(__name__)
