@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("vla.apps.eval", "main", "evaluate a checkpoint or registered policy in simulation (Hydra)"),
     "demo": ("vla.apps.demo", "main", "record, train, evaluate on the embedded default, end to end"),
     "sweep": ("vla.apps.sweep_report", "main", "report a Hydra sweep: `report DIR` (report.md, .csv, plots)"),
+    "export": ("vla.apps.export", "main", "a trained VLA as a folder; --merge folds LoRA into full weights"),
     "deploy": ("vla.apps.deploy", "main", "run a policy on a ROS 2 robot through the safety layer (Hydra)"),
     "sim-robot": ("vla.apps.sim_robot", "main", "serve a tabletop env as a ROS 2 robot (Hydra)"),
 }

@@ -4,6 +4,11 @@ policy = VLAPolicy.from_config(cfg.policy, stats, cameras=["front", "wrist"], st
 loss, metrics = policy.compute_loss(batch)           # raw batch from vla.data.dataset.make_dataloader
 policy.save_pretrained("outputs/ckpt")               # safetensors + YAML, written atomically
 policy = VLAPolicy.from_pretrained("outputs/ckpt")   # no pickle, no code execution
+
+With LoRA over a frozen pretrained backbone (backbone.lora_rank > 0, freeze_lm, pretrained set) a
+checkpoint holds only the trainable tensors (adapter.safetensors: adapters, new-token rows,
+connector) and reloads the frozen rest from backbone.pretrained; `vla export --merge` writes a
+full-weights copy (vla/model/adapters.py).
 action = policy.select_action(obs)                   # obs: policies.base.Observation
 """
 
@@ -25,6 +30,7 @@ from policies.base import Observation, Policy
 from policies.vla.config import VLAConfig
 from vla.constants import ACTION, ACTION_IS_PAD, OBS_STATE, TASK, image_key
 from vla.data.normalize import Normalizer
+from vla.model import adapters
 from vla.model.backbone import load_backbone
 from vla.model.tokenizers import ActionTokenizer, make_action_tokenizer
 from vla.model.vla import VLAModel
@@ -36,6 +42,7 @@ TARGET = "policies.vla.policy.VLAPolicy"
 # a checkpoint naming anything else is refused; the second name is this class before the move to
 # policies/vla/ (checkpoints written then load unchanged)
 ALLOWED_TARGETS = frozenset({TARGET, "policies.vla_policy.VLAPolicy"})
+WEIGHTS, ADAPTER = "model.safetensors", "adapter.safetensors"  # full weights, or trainable tensors only
 
 
 class VLAPolicy(nn.Module, Policy):
@@ -102,15 +109,19 @@ class VLAPolicy(nn.Module, Policy):
         act_tok = _make_tokenizer(vcfg)
         if not act_tok.fixed_length:
             act_tok.load(path / "action_tokenizer")
-        backbone = load_backbone(vcfg.backbone, checkpoint_dir=path / "backbone")
+        adapter = path / ADAPTER  # if there, the frozen weights are backbone.pretrained's, as trained on
+        backbone = load_backbone(vcfg.backbone, path / "backbone", base_weights=adapter.exists())
         model = VLAModel(vcfg, backbone, act_tok)
         backbone.configure_training()
-        missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=False)
-        if missing or unexpected:
-            raise ValueError(
-                f"{path}/model.safetensors does not match the config: missing {missing[:5]}, "
-                f"unexpected {unexpected[:5]}"
-            )
+        if adapter.exists():
+            adapters.load_trainable_state(model, load_file(str(adapter)), str(adapter))
+        else:
+            missing, unexpected = load_model(model, str(path / WEIGHTS), strict=False)
+            if missing or unexpected:
+                raise ValueError(
+                    f"{path}/{WEIGHTS} does not match the config: missing {missing[:5]}, "
+                    f"unexpected {unexpected[:5]}"
+                )
         normalizer = Normalizer.from_state_dict(load_file(str(path / "normalizer.safetensors")), _modes(vcfg))
         return cls(vcfg, model, normalizer).to(device).eval()
 
@@ -122,7 +133,11 @@ class VLAPolicy(nn.Module, Policy):
         tmp.mkdir(parents=True)
         meta = {"_target_": TARGET, "format_version": FORMAT_VERSION, "policy": self.cfg.to_dict()}
         (tmp / "config.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-        save_model(self.model, str(tmp / "model.safetensors"))
+        if adapters.adapter_mode(self.cfg.backbone):  # the frozen rest is backbone.pretrained's
+            trainable = adapters.trainable_state(self.model)
+            save_file({k: v.contiguous() for k, v in trainable.items()}, str(tmp / ADAPTER))
+        else:
+            save_model(self.model, str(tmp / WEIGHTS))
         norm = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.normalizer.state_dict().items()}
         save_file(norm, str(tmp / "normalizer.safetensors"))
         self.model.backbone.save_architecture(tmp / "backbone")

@@ -227,16 +227,18 @@ class Backbone(nn.Module):
         for name, p in self.hf.named_parameters():
             p.requires_grad_(adapters.trains(name, self.cfg))
 
-    def merge_adapters(self) -> None:
+    def merge_adapters(self) -> int:
         """Folds LoRA and the new-token rows into plain weights (vla export --merge); afterwards the
-        backbone is an ordinary full-weights one (self.cfg: lora_rank 0, freeze_lm false)."""
+        backbone is an ordinary full-weights one (self.cfg: lora_rank 0, freeze_lm false). Returns the
+        number of LoRA layers merged."""
         if self.rows is not None:
             base = self.rows.merge_into(self.hf.get_output_embeddings())
             self._language_model().set_input_embeddings(base)
             self.rows = None
-        adapters.unload_lora(self._language_model())
+        merged = adapters.unload_lora(self._language_model())
         self._lora = False
         self.cfg.lora_rank, self.cfg.freeze_lm = 0, False
+        return merged
 
     def _language_model(self) -> nn.Module:
         inner = self.hf.model
