@@ -13,7 +13,8 @@ Layout of one run (what `vla train` writes and `resume=` / `vla eval policy_path
                 scheduler.json
                 rng_rank<r>.safetensors torch/numpy/python/cuda RNG states as uint8 tensors
                 rng_rank<r>.json        their scalar parts
-                state.json              step, data position (epoch, batch in epoch), extras
+                state.json              step, data position (epoch, batch in epoch, counted in
+                                        num_processes x batch_size samples), extras
         last -> step_000500             symlink, replaced atomically
 
 A checkpoint is written into `.tmp-step_000500-<pid>` and renamed into place only when every file
@@ -205,15 +206,21 @@ def load_training_state(
     if scheduler is not None:
         scheduler.load_state_dict(json.loads((ts / "scheduler.json").read_text()))
     if restore_rng:
-        if not (ts / f"rng_rank{rank}.json").exists():
-            saved = len(list(ts.glob("rng_rank*.json")))
-            raise ValueError(
-                f"{ckpt_dir} was saved by {saved} process(es) and has no RNG state for process {rank}; "
-                f"resume it with the same number of processes (exact resume needs every RNG stream)"
-            )
-        rng_meta = json.loads((ts / f"rng_rank{rank}.json").read_text())
-        restore_rng_state(load_file(str(ts / f"rng_rank{rank}.safetensors")), rng_meta)
+        saved = saved_process_count(ckpt_dir)
+        if saved == 0:
+            raise ValueError(f"{ts} holds no rng_rank<r>.json: not a checkpoint written by vla train")
+        # Resumed on more processes than saved it: process r takes process (r mod N)'s stream. vla train
+        # seeds every process alike, so the streams start as one; more processes cannot be exact anyway
+        # (the global batch changes), and this keeps them seeded as the saved run was.
+        source = rank % saved
+        rng_meta = json.loads((ts / f"rng_rank{source}.json").read_text())
+        restore_rng_state(load_file(str(ts / f"rng_rank{source}.safetensors")), rng_meta)
     return json.loads((ts / "state.json").read_text())
+
+
+def saved_process_count(ckpt_dir: str | Path) -> int:
+    """How many processes wrote the checkpoint: its rng_rank<r> files (one per process, r = 0..N-1)."""
+    return len(list((Path(ckpt_dir) / TRAINING_STATE).glob("rng_rank*.json")))
 
 
 def load_raw_model_state(ckpt_dir: str | Path) -> dict[str, torch.Tensor] | None:

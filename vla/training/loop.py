@@ -55,6 +55,8 @@ class Trainer:
     batch_in_epoch: int = 0  # data position: batches of `epoch` already consumed
     elapsed_s: float = 0.0  # training seconds of the run so far, all sessions (what the time budget counts)
     history: list[float] = field(default_factory=list)  # loss per step (tests compare curves)
+    # the loader's batch size per process (None: it has none fixed); what save() records with the position
+    _batch_size: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.optimizer = make_optimizer(self.policy, self.cfg)
@@ -84,16 +86,48 @@ class Trainer:
         state = ckpt.load_training_state(
             directory, self.optimizer, self.scheduler, rank=self.accelerator.process_index
         )
-        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.batch_in_epoch = self._position_in_these_batches(state, ckpt.saved_process_count(directory))
         self.elapsed_s = float(state.get("elapsed_s", 0.0))  # checkpoints from before the time budget: 0
         if self.logger is not None:
             self.logger.truncate_after(self.step)
+
+    def _position_in_these_batches(self, state: Mapping[str, Any], saved_processes: int) -> int:
+        """The saved data position in this session's steps, which may differ from the saving run's.
+
+        N processes taking batches of b consume N x b samples of the epoch's order per step (process i
+        takes every N-th batch), so the position is batch_in_epoch x N x b samples, whatever N and b:
+        M processes of b' continue at that sample, exactly when it divides by M x b'; otherwise they
+        start at the step boundary before it and see the rest of that step's samples again.
+        """
+        n_saved = int(state.get("num_processes") or saved_processes)  # state.json before N->M: the RNG files
+        now_b = getattr(self.make_loader(self.epoch), "batch_size", None)  # the factory only reseeds
+        b_saved = state.get("batch_size") or now_b  # older checkpoints: the batch size is taken as unchanged
+        n_now = self.accelerator.num_processes
+        if (n_saved, b_saved) == (n_now, now_b) or now_b is None or b_saved is None:
+            return int(state["batch_in_epoch"])
+        samples = int(state["batch_in_epoch"]) * n_saved * int(b_saved)
+        position, rest = divmod(samples, n_now * now_b)
+        log.info(
+            "resuming a checkpoint of %d process(es) x batch %d on %d x %d: global batch %d (was %d); "
+            "epoch %d continues at sample %d", n_saved, b_saved, n_now, now_b, n_now * now_b,
+            n_saved * b_saved, self.epoch, samples - rest,
+        )  # fmt: skip
+        if rest:
+            log.warning(
+                "the saved data position (%d samples into epoch %d) is not a multiple of this global batch "
+                "(%d): the last %d samples before it are seen again",
+                samples, self.epoch, n_now * now_b, rest,
+            )  # fmt: skip
+        return position
 
     # -------------------------------------------------------------------------------------- data
     def _batches(self) -> Iterator[Any]:
         """Endless batches from the saved position on; epoch e's order depends only on (seed, e)."""
         while True:
-            loader = self.accelerator.prepare_data_loader(self.make_loader(self.epoch))
+            base = self.make_loader(self.epoch)
+            self._batch_size = getattr(base, "batch_size", None)  # per process; save() records it
+            loader = self.accelerator.prepare_data_loader(base)
             if self.batch_in_epoch:
                 loader = self.accelerator.skip_first_batches(loader, self.batch_in_epoch)
             for batch in loader:
@@ -182,7 +216,11 @@ class Trainer:
     # -------------------------------------------------------------------------------- checkpoint
     def save(self) -> Path | None:
         self.accelerator.wait_for_everyone()
-        state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "elapsed_s": self.elapsed_s}
+        state = {
+            "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "elapsed_s": self.elapsed_s,
+            # what batch_in_epoch counts in: a resume on another number of processes rescales it
+            "num_processes": self.accelerator.num_processes, "batch_size": self._batch_size,
+        }  # fmt: skip
         rng_states = gather_object([ckpt.capture_rng_state()])  # one per process, in rank order
         path = None
         if self.accelerator.is_main_process:
@@ -214,8 +252,11 @@ class Trainer:
                 metrics = self.evaluate(policy, self.step)
         if self.logger is not None:
             self.logger.log(self.step, metrics, split="eval")
-        shown = ", ".join(f"{k} {v:.0%}" for k, v in metrics.items())
-        log.info("step %d sim eval: %s (eval/%s/report.md)", self.step, shown, ckpt.step_dir_name(self.step))
+        # success rates as percentages; offline metrics (env=none: action MSE, token accuracy) as numbers
+        shown = ", ".join(f"{k} {v:.0%}" if "success" in k else f"{k} {v:.4g}" for k, v in metrics.items())
+        kind = "sim" if any("success" in k for k in metrics) else "offline"
+        where = ckpt.step_dir_name(self.step)
+        log.info("step %d %s eval: %s (eval/%s/report.md)", self.step, kind, shown, where)
         return metrics
 
 
