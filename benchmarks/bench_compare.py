@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     report = (sweep_dir / "report.md").read_text()
     cfg = preset_config(args.preset)
     budget = (
-        f"{cfg.train.steps} optimiser steps of batch {cfg.train.batch_size} per policy (cap "
-        f"{cfg.train.max_seconds} s), evaluated on seeds {cfg.eval.seed_base}+ ({cfg.eval.n_episodes} "
+        f"{cfg.train.max_seconds} s of training per policy at batch {cfg.train.batch_size} (the steps each "
+        f"reached are in the table), evaluated on seeds {cfg.eval.seed_base}+ ({cfg.eval.n_episodes} "
         f"episodes per task and split); the whole sweep took {(time.time() - t0) / 60:.0f} min."
     )
     command = "python -m benchmarks.bench_compare" + (" " + " ".join(argv) if argv else "")
