@@ -12,7 +12,7 @@ ROS_VENV ?= .venv-ros
 APT_PACKAGES := ffmpeg libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup demo test test-slow lint bench compare clean
 
 setup: $(VENV)/.installed $(ROS_VENV)/.installed
 
@@ -46,6 +46,9 @@ lint: setup
 
 bench: setup
 	$(PY) -m benchmarks.run_all
+
+compare: setup  # hours: the VLA, ACT, Diffusion Policy and SmolVLA on the same data and budget
+	$(PY) -m benchmarks.bench_compare hydra/launcher=joblib hydra.launcher.n_jobs=2
 
 clean:
 	rm -rf outputs .pytest_cache
