@@ -33,7 +33,7 @@ from transformers import (
 )
 from transformers.models.smolvlm.video_processing_smolvlm import SmolVLMVideoProcessor
 
-from vla.model import adapters, hub, pixels, tiny_configs
+from vla.model import adapters, architectures, hub, pixels, tiny_configs
 from vla.model.backbone_config import BackboneConfig
 from vla.model.families import family_of, soft_capped
 from vla.model.fast_decode import LlamaStepDecoder, supports_lean_decoding
@@ -102,6 +102,33 @@ def load_backbone(
             cfg.name,
         )
     return Backbone(model, processor, cfg)
+
+
+def meta_model(cfg: BackboneConfig) -> tuple[nn.Module, str]:
+    """The backbone's architecture on the meta device (no memory, no weights), LoRA injected as in
+    training, for train.dry_run; the architecture comes from the checkpoint's config.json when it is on
+    disk, else from vla/model/architectures.py. Returns (model, where the architecture came from)."""
+    folder = hub.local_folder(cfg.pretrained) if cfg.pretrained else None
+    if cfg.pretrained is None:
+        config, source = tiny_model_config(cfg, tiny_processor(cfg).tokenizer), "the tiny config"
+    elif folder is not None:
+        config, source = AutoConfig.from_pretrained(folder), str(folder / "config.json")
+    elif cfg.pretrained in architectures.ARCHITECTURES:
+        card = dict(architectures.ARCHITECTURES[cfg.pretrained])
+        config, source = AutoConfig.for_model(**card), "vla/model/architectures.py (weights not on disk)"
+    else:
+        raise hub.MissingWeightsError(
+            f"backbone.pretrained={cfg.pretrained}: no config.json on disk and no entry in "
+            "vla/model/architectures.py to size it from; download it once (HF_HUB_OFFLINE=0)"
+        )
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(
+            config, dtype=getattr(torch, cfg.dtype), attn_implementation=cfg.attn_implementation
+        )
+    if cfg.lora_rank > 0:
+        inner = model.model
+        adapters.inject_lora(getattr(inner, "text_model", None) or inner.language_model, cfg)
+    return model, source
 
 
 class Backbone(nn.Module):

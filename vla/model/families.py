@@ -21,6 +21,9 @@ from vla.model import pixels
 SizeRule = Callable[[Any, Any, Any], int]
 # (B, 3, H, W) frames in [0, 1], image processor, resampling kernel -> (B, V, 3, h, w) views
 Views = Callable[[torch.Tensor, Any, str], torch.Tensor]
+# (model config, backbone config, frame shapes (H, W) of the cameras) -> (prompt tokens of the images,
+# patches through the vision encoder), without a processor: what train.dry_run counts
+TokenRule = Callable[[Any, Any, list[tuple[int, int]]], tuple[int, int]]
 
 
 def _patch_grid(config: Any, processor: Any, cfg: Any) -> int:
@@ -73,11 +76,57 @@ def _any(config: Any, processor: Any, cfg: Any) -> int:
     return cfg.image_size or 224
 
 
+def _idefics_tokens(config: Any, cfg: Any, frames: list[tuple[int, int]]) -> tuple[int, int]:
+    """Per view (S / patch)^2 / scale^2 image tokens, wrapped in <fake_token_around_image><global-img>
+    ... <fake_token_around_image>; split: rows x cols tiles (each <fake><row_r_col_c>), a newline per
+    row, then the whole frame."""
+    vision = config.vision_config
+    tile = vision.image_size
+    if not cfg.image_splitting:
+        side = cfg.image_size or tile
+        per_view = (side // vision.patch_size) ** 2
+        return len(frames) * (per_view // config.scale_factor**2 + 3), len(frames) * per_view
+    per_view, tokens, patches = (tile // vision.patch_size) ** 2, 0, 0
+    for h, w in frames:
+        full = pixels.tile_multiple_size(*pixels.longest_edge_size(h, w, cfg.image_size or 2 * tile), tile)
+        rows, cols = full[0] // tile, full[1] // tile
+        views = rows * cols + 1 if rows * cols > 1 else 1
+        tokens += (
+            views * (per_view // config.scale_factor**2)
+            + (2 * rows * cols + rows + 1 if views > 1 else 0)
+            + 3
+        )
+        patches += views * per_view
+    return tokens, patches
+
+
+def _paligemma_tokens(config: Any, cfg: Any, frames: list[tuple[int, int]]) -> tuple[int, int]:
+    """(224 / 14)^2 = 256 tokens per camera, then <bos>."""
+    patches = (config.vision_config.image_size // config.vision_config.patch_size) ** 2
+    return len(frames) * patches + 1, len(frames) * patches
+
+
+def _qwen_tokens(config: Any, cfg: Any, frames: list[tuple[int, int]]) -> tuple[int, int]:
+    """smart_resize at the pixel budget; 14 px patches, merged 2x2 into tokens, in <|vision_start|> ...
+    <|vision_end|>."""
+    budget = (cfg.image_size or 224) ** 2
+    sizes = [pixels.smart_resize(h, w, 28, budget, budget) for h, w in frames]
+    patches = sum((h // 14) * (w // 14) for h, w in sizes)
+    return patches // 4 + 2 * len(frames), patches
+
+
+def _generic_tokens(config: Any, cfg: Any, frames: list[tuple[int, int]]) -> tuple[int, int]:
+    """Unknown family: a guess of one token per 14 px patch."""
+    patches = ((cfg.image_size or 224) // 14) ** 2
+    return len(frames) * patches, len(frames) * patches
+
+
 @dataclass(frozen=True)
 class Family:
     name: str
     model_types: tuple[str, ...]  # prefixes of config.model_type
     image_size: SizeRule
+    tokens: TokenRule
     # the processor's geometry in torch (resize, tiles); None: the processor does everything (generic)
     views: Views | None
     # how the model takes pixels: "stacked" (B, V, 3, h, w), "flat" (B * V, 3, h, w), both normalised
@@ -95,19 +144,18 @@ class Family:
     separator: str | None = None
 
 
-IDEFICS = Family("smolvlm", ("smolvlm", "idefics3"), _patch_grid, pixels.idefics_views, "stacked")
+IDEFICS = Family(
+    "smolvlm", ("smolvlm", "idefics3"), _patch_grid, _idefics_tokens, pixels.idefics_views, "stacked"
+)
 PALIGEMMA = Family(
-    "paligemma", ("paligemma",), _native, pixels.square_views, "flat", prefix_lm=True, separator="\n"
-)
+    "paligemma", ("paligemma",), _native, _paligemma_tokens, pixels.square_views, "flat", prefix_lm=True,
+    separator="\n",
+)  # fmt: skip
 QWEN_VL = Family(
-    "qwen_vl",
-    ("qwen",),
-    _pixel_budget,
-    pixels.budget_views,
-    "processor",
+    "qwen_vl", ("qwen",), _pixel_budget, _qwen_tokens, pixels.budget_views, "processor",
     "<|vision_start|><|image_pad|><|vision_end|>",
-)
-GENERIC = Family("generic", (), _any, None, "processor")
+)  # fmt: skip
+GENERIC = Family("generic", (), _any, _generic_tokens, None, "processor")
 FAMILIES: tuple[Family, ...] = (IDEFICS, PALIGEMMA, QWEN_VL)
 
 

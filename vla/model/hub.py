@@ -48,6 +48,15 @@ def _has_weights(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any((folder / f).is_file() for f in WEIGHT_FILES)
 
 
+def local_folder(pretrained: str) -> Path | None:
+    """The folder holding `pretrained`'s files on this machine (a local folder or a downloaded hub
+    snapshot), or None."""
+    if looks_like_folder(pretrained):
+        folder = Path(pretrained).expanduser()
+        return folder if _has_weights(folder) else None
+    return local_snapshot(pretrained)
+
+
 def missing_weights(pretrained: str | None) -> str | None:
     """None when `pretrained` can be loaded now (a folder with weights, a downloaded hub id, or the hub
     on); else one line naming the model, where it was looked for, and the two fixes."""

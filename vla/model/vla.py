@@ -32,6 +32,19 @@ from vla.model.tokenizers.base import ActionTokenizer
 IGNORE = -100  # label of positions without a loss
 
 
+def action_slots(act_tok: ActionTokenizer) -> int:
+    """Action positions per chunk: the tokenizer's longest sequence, + <act_end> when variable."""
+    return act_tok.max_tokens + (0 if act_tok.fixed_length else 1)
+
+
+def new_vocabulary(cfg: VLAModelConfig, act_tok: ActionTokenizer) -> list[str]:
+    """The entries the VLA adds to the backbone's vocabulary, in order: the V action tokens, <act_end>
+    (used by variable-length tokenizers), <act_start>, the query slots, the state bins."""
+    names = [f"<act_{i}>" for i in range(act_tok.vocab_size)] + ["<act_end>", "<act_start>"]
+    names += [f"<aq_{i}>" for i in range(action_slots(act_tok))]
+    return names + ([f"<state_{i}>" for i in range(cfg.state_bins)] if cfg.state_tokens else [])
+
+
 class VLAModel(nn.Module):
     def __init__(self, cfg: VLAModelConfig, backbone: Backbone, action_tokenizer: ActionTokenizer):
         super().__init__()
@@ -39,13 +52,10 @@ class VLAModel(nn.Module):
         self.backbone = backbone
         self.act_tok = action_tokenizer
         vocab = action_tokenizer.vocab_size
-        # restricted vocabulary: the V action tokens, then <act_end> (used by variable-length tokenizers)
+        # restricted vocabulary: the V action tokens, then <act_end>
         self.end_index = vocab
-        self.num_slots = action_tokenizer.max_tokens + (0 if action_tokenizer.fixed_length else 1)
-        names = [f"<act_{i}>" for i in range(vocab)] + ["<act_end>", "<act_start>"]
-        names += [f"<aq_{i}>" for i in range(self.num_slots)]
-        names += [f"<state_{i}>" for i in range(cfg.state_bins)] if cfg.state_tokens else []
-        ids = torch.tensor(backbone.add_tokens(names), dtype=torch.long)
+        self.num_slots = action_slots(action_tokenizer)
+        ids = torch.tensor(backbone.add_tokens(new_vocabulary(cfg, action_tokenizer)), dtype=torch.long)
         self.register_buffer("action_ids", ids[: vocab + 1], persistent=False)  # (V + 1,)
         self.act_start_id = int(ids[vocab + 1])
         self.register_buffer("query_ids", ids[vocab + 2 : vocab + 2 + self.num_slots], persistent=False)
