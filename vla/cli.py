@@ -22,6 +22,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sim-robot": ("vla.apps.sim_robot", "main", "serve a tabletop env as a ROS 2 robot (Hydra)"),
 }
 
+# `vla train <overrides> --dry-run` (or train.dry_run=true): vla.apps.dry_run prints the run's size instead
+DRY_RUN_FLAGS = ("--dry-run", "train.dry_run=true", "train.dry_run=True", "+train.dry_run=true")
+
 
 def _usage() -> str:
     lines = ["usage: vla <command> [args...]", "", "commands:"]
@@ -36,6 +39,7 @@ def _usage() -> str:
         "  vla eval policy_path=outputs/train/<run> eval.n_episodes=10",
         "  vla eval policy_name=expert env=pick_cube",
         "  vla sweep report outputs/multirun/<time>      # every run of a `-m` sweep, seeds grouped",
+        "  vla train backbone=paligemma2_3b --dry-run    # parameters, tokens, GPU memory plan; runs nothing",
         "  vla train --help                              # or: vla help train",
         "",
         "guides: docs/training.md (train, eval, sweeps), docs/datasets.md, docs/deploy.md",
@@ -54,6 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     if name not in COMMANDS:
         sys.exit(f"vla: unknown command {name!r}\n\n{_usage()}")
     module_name, func_name, _ = COMMANDS[name]
+    if name == "train" and any(a in DRY_RUN_FLAGS for a in argv):  # sizes the run, starts nothing
+        module_name, func_name = "vla.apps.dry_run", "main"
+        argv = [a for a in argv if a not in DRY_RUN_FLAGS]
     # Hydra reads sys.argv itself: present the sub-command as the program name.
     sys.argv = [f"vla {name}", *argv[1:]]
     try:
