@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import broadcast, gather_object
+from accelerate.utils import DistributedType, broadcast, gather_object
 
 from vla import checkpoint as ckpt
 from vla.logging_utils import RunLogger, progress
@@ -38,6 +38,16 @@ LoaderFactory = Callable[[int], Any]  # epoch -> an iterable of batches (a DataL
 EvalFn = Callable[[Any, int], Mapping[str, float]]  # (policy, step) -> metrics
 
 log = logging.getLogger(__name__)
+
+# save() writes the main process's module and optimizer state, which FSDP shards: every checkpoint would
+# hold one shard, or hang gathering it on one process. Refused before the first step until save() and
+# resume() gather and scatter full state dicts (with a GPU to test it on).
+FSDP_UNSUPPORTED = (
+    "accelerate launched FSDP (distributed_type FSDP), which vla train cannot checkpoint yet: its "
+    "checkpoints are written from the main process's copy of the model, which FSDP shards. Use DDP "
+    "(conf/accelerate/ddp.yaml or no config file: the 3B presets train LoRA adapters, so a replica per "
+    "GPU fits); docs/sweeps.md, 'Multi-GPU and multi-node'"
+)
 
 
 @dataclass
@@ -59,6 +69,8 @@ class Trainer:
     _batch_size: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.accelerator.distributed_type == DistributedType.FSDP:
+            raise NotImplementedError(FSDP_UNSUPPORTED)
         self.optimizer = make_optimizer(self.policy, self.cfg)
         self.scheduler = make_scheduler(self.optimizer, self.cfg, lambda: self.elapsed_s)
         self.ema = (

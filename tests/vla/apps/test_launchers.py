@@ -1,0 +1,134 @@
+"""Launcher presets (conf/hydra/launcher/) and accelerate presets (conf/accelerate/): the presets hold only
+keys their launcher knows; `hydra/launcher=slurm_local` runs a sweep end to end through submitit's local
+executor (the slurm preset's code path without a cluster); the accelerate files are valid accelerate
+configs; vla train refuses FSDP before the first step. The joblib launcher and the dataset lock:
+test_sweep.py."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from accelerate.commands.config.config_args import load_config_from_file
+from accelerate.utils import DistributedType
+from hydra import compose, initialize_config_dir
+from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
+from omegaconf import OmegaConf
+
+from vla import checkpoint as ckpt
+from vla.apps import run_status
+from vla.config import CONF_DIR
+from vla.training.loop import FSDP_UNSUPPORTED, Trainer
+
+ROOT = Path(__file__).resolve().parents[3]
+ENV = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1"}
+ACCELERATE = ROOT / "conf" / "accelerate"
+
+
+def _launcher(name: str) -> dict:
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[f"hydra/launcher={name}"], return_hydra_config=True)
+    return OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
+
+
+@pytest.mark.parametrize(("name", "schema"), [("slurm", SlurmQueueConf), ("slurm_local", LocalQueueConf)])
+def test_submitit_presets_hold_only_their_launchers_keys(name: str, schema: type) -> None:
+    """hydra-submitit-launcher passes every key to submitit (a typo would fail only at submission, on the
+    cluster): each preset's keys are fields of its launcher's config, its target the launcher's."""
+    preset = _launcher(name)
+    fields = {f.name for f in dataclasses.fields(schema)}
+    assert set(preset) <= fields, sorted(set(preset) - fields)
+    assert preset["_target_"] == schema._target_
+    assert preset["submitit_folder"].startswith("${hydra.sweep.dir}")  # logs inside the sweep
+    assert preset["tasks_per_node"] == 1 and preset["nodes"] == 1  # one process per job
+
+
+@pytest.mark.parametrize("name", ["ddp", "multinode"])
+def test_accelerate_presets_are_valid_accelerate_configs(name: str) -> None:
+    """accelerate's own loader reads them (it rejects unknown keys); DDP, one process per GPU."""
+    config = load_config_from_file(str(ACCELERATE / f"{name}.yaml"))
+    assert config.distributed_type == DistributedType.MULTI_GPU
+    assert config.num_processes == 8 * config.num_machines
+    assert config.mixed_precision == "no"  # train.mixed_precision decides
+
+
+def test_no_fsdp_preset_is_shipped() -> None:
+    """vla train refuses FSDP (next test): a preset that selects it would only lead to that error."""
+    for path in ACCELERATE.glob("*.yaml"):
+        assert load_config_from_file(str(path)).distributed_type != DistributedType.FSDP, path.name
+
+
+def test_trainer_refuses_fsdp_before_any_work() -> None:
+    """Checkpoints are written from the main process's module, which FSDP shards: refused at once,
+    pointing to DDP."""
+    accelerator = SimpleNamespace(distributed_type=DistributedType.FSDP)
+    with pytest.raises(NotImplementedError) as err:
+        Trainer(
+            cfg={}, accelerator=accelerator, policy=None, make_loader=None,  # type: ignore[arg-type]
+            run_dir=Path("."), config_yaml="",
+        )  # fmt: skip
+    assert str(err.value) == FSDP_UNSUPPORTED
+    assert "conf/accelerate/ddp.yaml" in FSDP_UNSUPPORTED and "docs/sweeps.md" in FSDP_UNSUPPORTED
+
+
+@pytest.mark.slow
+def test_slurm_local_sweep_runs_two_jobs_end_to_end(tmp_path: Path) -> None:
+    """`vla train -m hydra/launcher=slurm_local`: two jobs in submitit processes, both needing the same
+    not-yet-recorded dataset; each trains, checkpoints, evaluates and records status.json in its job dir,
+    submitit keeps each job's logs, and the launching process writes the sweep report."""
+    data, sweep = tmp_path / "data" / "touch", tmp_path / "sweep"
+    cmd = [
+        sys.executable, "-m", "vla.cli", "train", "-m", "hydra/launcher=slurm_local", "experiment=debug",
+        "train.steps=2", "train.lr=1e-3,3e-4", f"dataset.root={data}", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Submitit 'local' sweep output dir" in proc.stderr + proc.stdout
+    pids = set()
+    for job, lr in (("0", 1e-3), ("1", 3e-4)):
+        run = sweep / job
+        status = run_status.read_status(run)
+        assert status is not None and status["status"] == "done", status
+        pids.add(status["pid"])
+        assert ckpt.resolve_checkpoint(run).name == "step_000002"
+        assert f"lr: {lr}" in (run / ckpt.CHECKPOINTS / "last" / "config.yaml").read_text()
+        report = json.loads((run / "eval" / "step_000002" / "report.json").read_text())
+        assert report["rows"][0]["episodes"] == 1
+    assert len(pids) == 2 and os.getpid() not in pids  # each job in its own submitit process
+    logs = sorted(p.name for p in (sweep / ".submitit").glob("*/*_log.err"))
+    assert len(logs) == 2, logs
+    # the dataset was recorded once, under the lock, into its place
+    assert sorted(p.name for p in data.parent.iterdir() if not p.name.endswith(".lock")) == ["touch"]
+    assert "2 jobs: 2 done." in (sweep / "report.md").read_text()
+    assert (sweep / "report.csv").is_file()
+
+
+@pytest.mark.slow
+def test_ddp_preset_trains_on_two_processes_and_resumes_on_one(tmp_path: Path, debug_dataset: Path) -> None:
+    """`accelerate launch --config_file conf/accelerate/ddp.yaml --num_processes 2` (a gloo group on this
+    CPU): one run dir, an RNG state per process; its checkpoint continues on one process (N -> M)."""
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE / "ddp.yaml"),
+        "--num_processes", "2", "-m", "vla.apps.train", "experiment=debug", "train.steps=2",
+        "train.eval_at_end=false", f"dataset.root={debug_dataset}", f"run_dir={run}",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = run / ckpt.CHECKPOINTS / "step_000002" / "training_state"
+    assert (state / "rng_rank0.json").exists() and (state / "rng_rank1.json").exists()
+    assert json.loads((state / "state.json").read_text())["num_processes"] == 2
+    resumed = tmp_path / "resumed"
+    cmd = [
+        sys.executable, "-m", "vla.apps.train", f"resume={run / ckpt.CHECKPOINTS / 'step_000002'}",
+        "train.steps=4", "train.eval_at_end=false", f"run_dir={resumed}",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "at step 2" in proc.stderr + proc.stdout
+    state = resumed / ckpt.CHECKPOINTS / "step_000004" / "training_state" / "state.json"
+    assert json.loads(state.read_text())["num_processes"] == 1
