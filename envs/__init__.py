@@ -1,4 +1,4 @@
-"""Gymnasium environments: the language-conditioned MuJoCo tabletop suite.
+"""Gymnasium environments: the language-conditioned MuJoCo tabletop suite, and Meta-World (envs/metaworld/).
 
 `import envs` registers the ids (string entry points, so nothing heavy is imported until
 `gym.make`). envs knows nothing of vla/ or policies/.
@@ -14,6 +14,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from envs import metaworld
 from envs.tabletop import clock
 
 # id -> (entry point, time limit in seconds). Explicit, greppable. The envs truncate themselves after
@@ -58,3 +59,6 @@ def max_episode_steps(env_id: str, env_kwargs: Mapping[str, Any] | None = None) 
         return spec.max_episode_steps
     control_hz = clock.check_control_hz(kwargs.get("control_hz", clock.DEFAULT_CONTROL_HZ))
     return clock.episode_steps(kwargs["time_limit_s"], control_hz)
+
+
+metaworld.register()  # metaworld/<task>-v3, metaworld/MT10, metaworld/MT50 (envs/metaworld/)
