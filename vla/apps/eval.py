@@ -4,6 +4,7 @@
     vla eval policy_name=expert env=pick_cube eval.n_episodes=10
     vla eval policy_path=<run> eval.envs=[pick_cube,push_cube]   # several tasks, one report
     vla eval policy_path=<run> env=multitask                      # the six tasks, the same episodes each
+    vla eval policy_path=<run> env=metaworld_mt50 eval=metaworld_mt50   # Meta-World's protocol (docs/envs.md)
 
 Writes report.json, report.md, success.png (bars with 95% Wilson intervals per task and split)
 and videos/*.mp4 (the first episodes of each task and split, instruction overlaid) into the output
@@ -96,6 +97,11 @@ def env_config(name: str, env_cfg: Mapping[str, Any]) -> dict[str, Any]:
 def _tasks_of(env_cfg: Mapping[str, Any], max_steps: int | None) -> list[EvalTask]:
     env_id, kwargs = env_cfg["id"], dict(env_cfg.get("kwargs") or {})
     kwargs.pop("split", None)  # each split is its own env
+    if envs.metaworld.is_metaworld(env_id):  # MT1/10/50: each task on its own (task=), Meta-World's names
+        names = envs.metaworld.eval_task_names(env_id, kwargs)
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("task", "tasks")}
+        limit = max_steps or envs.max_episode_steps(env_id, kwargs) or DEFAULT_MAX_STEPS
+        return [EvalTask(n, env_id, {**kwargs, "task": n}, limit) for n in names]
     if env_id != envs.MULTITASK_ID:
         # the env's own limit follows its kwargs (tabletop: time_limit_s x control_hz), not the registration
         limit = max_steps or envs.max_episode_steps(env_id, kwargs) or DEFAULT_MAX_STEPS

@@ -77,6 +77,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"Policy latency per inference call: mean {lat['mean_ms']:.1f} ms, p50 {lat['p50_ms']:.1f} ms, "
             f"p95 {lat['p95_ms']:.1f} ms ({lat['calls']} calls).",
         ]
+    lines += _metaworld_groups(report["rows"])
     seeds = report["seeds"]
     tasks = report.get("tasks") or []
     if len(tasks) > 1:
@@ -86,6 +87,40 @@ def markdown(report: dict[str, Any]) -> str:
         f"Seeds: episode i of each task and split uses seed {seeds['base']} + i (i < {seeds['n_episodes']}).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _metaworld_groups(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Meta-World tasks only: success per difficulty group and split, and the published MT50 averages."""
+    from envs.metaworld import DIFFICULTY, PUBLISHED_MT50, TASK_DIFFICULTY
+
+    own = [r for r in rows if r["task"] != AVERAGE]
+    if not own or any(r["task"] not in TASK_DIFFICULTY for r in own):
+        return []
+    lines = ["", "Meta-World by difficulty (pooled over the group's evaluated tasks):", "",
+             "| group | split | tasks | success | 95% CI (Wilson) |", "|---|---|---|---|---|"]  # fmt: skip
+    for split in dict.fromkeys(r["split"] for r in own):
+        for group, names in [*DIFFICULTY.items(), ("all", tuple(TASK_DIFFICULTY))]:
+            picked = [r for r in own if r["split"] == split and r["task"] in names]
+            if not picked:
+                continue
+            k, n = sum(r["successes"] for r in picked), sum(r["episodes"] for r in picked)
+            lo, hi = wilson_interval(k, n)
+            lines.append(
+                f"| {group} | {split} | {len(picked)}/{len(names)} | {k / n:.1%} ({k}/{n}) "
+                f"| [{lo:.2f}, {hi:.2f}] |"
+            )
+    train = [r for r in own if r["split"] == "train"]
+    if train:
+        mean = sum(r["success_rate"] for r in train) / len(train)
+        lines += ["", "| policy | MT50 success (%) |", "|---|---|",
+                  f"| this evaluation (train split, {len(train)}/50 tasks) | {100 * mean:.1f} |"]  # fmt: skip
+        lines += [f"| {name} (published) | {value} |" for name, value in PUBLISHED_MT50.items()]
+        lines += [
+            "",
+            'Published: MT50 averages from the SmolVLA and Evo-1 papers (docs/envs.md, "Meta-World"); '
+            "per-group numbers are not quoted.",
+        ]
+    return lines
 
 
 def bar_plot(
