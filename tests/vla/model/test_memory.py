@@ -118,3 +118,19 @@ def test_presets_are_sized_without_their_weights():
     assert sizes["paligemma2_3b"].image_tokens == 2 * 256 + 1
     assert sizes["paligemma2_3b"].max_batch(80) < sizes["smolvlm2_256m"].max_batch(24)
     assert sizes["paligemma2_3b"].total(1) > 5.5 * GIB  # bf16 weights alone are 5.7 GiB
+
+
+@pytest.mark.parametrize(("family", "image_size"), [("paligemma", None), ("qwen2_5_vl", 56)])
+def test_bf16_lora_weights_and_gradients_are_exact(stats, tmp_path, family, image_size):
+    """The 3B presets' setting (bf16 weights, LoRA over a frozen LM): the adapters are bf16 too (peft
+    follows its base layer), and the plan's bytes equal the built policy's."""
+    path = save_tiny_family(family, tmp_path / family)
+    backbone = {"name": family, "pretrained": str(path), "image_size": image_size, "dtype": "bfloat16"}
+    backbone |= {"lora_rank": 4, "freeze_lm": True, "freeze_vision": True}
+    policy, cfg = build(stats, backbone)
+    plan = plan_vla(cfg, [(64, 64)] * len(CAMERAS), STATE_DIM, ACTION_DIM)
+    params = list(policy.model.parameters())
+    trainable = [p for p in params if p.requires_grad]
+    assert {p.dtype for p in trainable} == {torch.bfloat16}
+    assert plan.weights == tensor_bytes(params)
+    assert plan.gradients == tensor_bytes(trainable) and plan.optimizer == 2 * plan.gradients
