@@ -2,11 +2,13 @@
 
 vla dataset info outputs/datasets/vla/PickCube-v0
 vla dataset show outputs/datasets/vla/PickCube-v0 --episode 3 --out outputs/show
-vla dataset check outputs/datasets/vla/PickCube-v0
+vla dataset check outputs/datasets/vla/PickCube-v0 [--job train|record|info]
+vla dataset reencode PATH          # videos rewritten with every frame a keyframe (h264), parquet kept
 """
 
 import argparse
 import json
+import logging
 import sys
 from collections import Counter
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vla.data import meta
+from vla.data.checks import JOBS, find_problems
 
 _EPILOG = (
     "Datasets recorded with `vla record` or any LeRobotDataset v3.0 folder on disk. See docs/datasets.md."
@@ -167,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vla dataset", description="Inspect a LeRobotDataset v3 folder.", epilog=_EPILOG
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{info,show,check}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{info,show,check,reencode}")
     text = "episodes, frames, fps, features, tasks and counts"
     p = sub.add_parser("info", help=text, description=f"Print a dataset's {text}.", epilog=_EPILOG)
     p.add_argument("path", help="dataset folder (holds meta/info.json)")
@@ -180,30 +183,66 @@ def _parser() -> argparse.ArgumentParser:
         "--out", "-o", default=None, help="output folder (default outputs/dataset_show/<dataset name>)"
     )
     p.add_argument("--scale", type=int, default=3, help="integer upscaling of the camera images (default 3)")
-    text = "verify every file loads (finds truncated or missing parquet/mp4 files)"
-    p = sub.add_parser("check", help=text, description=text.capitalize() + ".", epilog=_EPILOG)
+    text = "every file readable, videos decodable, the features a job needs, video encoding safety"
+    p = sub.add_parser("check", help=text, description=f"Check {text}; one line per problem.", epilog=_EPILOG)
     p.add_argument("path", help="dataset folder (holds meta/info.json)")
+    p.add_argument(
+        "--job", choices=JOBS, default="train", help="what the dataset must be fit for (default train)"
+    )
+    text = "rewrite the videos with every frame a keyframe (h264), keeping the parquet files"
+    p = sub.add_parser("reencode", help=text, description=text.capitalize() + ".", epilog=_EPILOG)
+    p.add_argument("path", help="dataset folder (holds meta/info.json)")
+    p.add_argument(
+        "--force", action="store_true", help="also files that are every-frame-keyframe h264 already"
+    )
     return parser
+
+
+def _check(path: str, job: str) -> int:
+    """Prints one line per problem (stderr) and `ok` (stdout) when there is no error; the exit code."""
+    problems = find_problems(path, job)
+    for problem in problems:
+        print(f"vla dataset check: {problem}", file=sys.stderr)
+    if any(not p.warning for p in problems):
+        return 1
+    print(f"ok for {job}: {path}" + (f" ({len(problems)} warning(s))" if problems else ""))
+    return 0
+
+
+def _info(path: str, as_json: bool) -> int:
+    """Prints the info, then every problem of the dataset; exit code 1 if one is an error."""
+    problems = find_problems(path, "info")
+    try:
+        print(json.dumps(meta.dataset_features(path).to_dict(), indent=2) if as_json else info_text(path))
+    except ValueError:  # the problems below name what could not be read
+        if not problems:
+            raise
+    for problem in problems:
+        print(f"vla dataset info: {problem}", file=sys.stderr)
+    return 1 if any(not p.warning for p in problems) else 0
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    code = 0
     try:
         if args.command == "info":
-            print(
-                json.dumps(meta.dataset_features(args.path).to_dict(), indent=2)
-                if args.json
-                else info_text(args.path)
-            )
+            code = _info(args.path, args.json)
         elif args.command == "show":
             out = args.out or Path("outputs/dataset_show") / Path(args.path).resolve().name
             for path in show(args.path, args.episode, out, args.scale):
                 if path is not None:
                     print(path)
+        elif args.command == "check":
+            code = _check(args.path, args.job)
         else:
-            from vla.data.checks import check_dataset
+            from vla.data.reencode import reencode
 
-            check_dataset(args.path)
-            print(f"ok: {args.path}")
-    except ValueError as exc:  # DatasetError included: a clear message, no traceback
+            logging.basicConfig(level=logging.INFO, format="%(message)s")
+            done = reencode(args.path, force=args.force)
+            print(f"re-encoded {len(done)} video file(s) of {args.path}")
+            code = _check(args.path, "info")
+    except (ValueError, RuntimeError) as exc:  # DatasetError included: a clear message, no traceback
         sys.exit(f"vla dataset {args.command}: {exc}")
+    if code:
+        sys.exit(code)

@@ -112,9 +112,14 @@ def read_episodes(root: str | Path) -> list[dict[str, Any]]:
         )
     rows: list[dict[str, Any]] = []
     for path in files:
-        schema = pq.read_schema(path) if path.stat().st_size > 0 else None
-        if schema is None:
+        if path.stat().st_size == 0:
             raise DatasetError(f"{path} is empty; re-record the dataset or restore this file")
+        try:
+            schema = pq.read_schema(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DatasetError(
+                f"{path} is truncated or corrupt ({exc}); re-record the dataset or restore this file"
+            ) from exc
         columns = [c for c in schema.names if not c.startswith("stats/")]
         rows += read_table(path, columns).to_pylist()
     rows.sort(key=lambda r: r["episode_index"])

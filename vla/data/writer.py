@@ -34,6 +34,7 @@ import numpy as np
 
 from vla.constants import ACTION, OBS_STATE, SO101_JOINTS, image_key
 from vla.data import meta
+from vla.data.checks import check_dataset
 from vla.data.stats import write_exact_stats
 
 log = logging.getLogger(__name__)
@@ -268,6 +269,7 @@ class EpisodeWriter:
         if not self.root.exists():
             self.num_episodes = 0
             return
+        check_dataset(self.root, job="record")  # appending to a broken dataset would bury the damage
         info = meta.read_info(self.root)
         diffs = _same_features(info["features"], self.features)
         if diffs or int(info["fps"]) != self.fps:
