@@ -37,11 +37,15 @@ from vla.apps.eval import evaluate, success_metrics, task_name
 from vla.apps.processes import stdlib_start_method
 from vla.apps.record import record_dataset
 from vla.config import CONF_DIR
+from vla.constants import ACTION
+from vla.data.checks import check_dataset
 from vla.data.dataset import DatasetError, dataset_features, load_stats, make_dataloader
+from vla.data.meta import read_info
 from vla.data.writer import lock_path
 from vla.logging_utils import RunLogger
 from vla.training import setup
 from vla.training.loop import Trainer
+from vla.training.offline_eval import OfflineEvaluator, heldout_episodes
 from vla.training.validate import ConfigError, validate_train
 
 log = logging.getLogger(__name__)
@@ -61,14 +65,17 @@ def train(cfg: DictConfig) -> Path:
     set_seed(cfg.seed)
     roots = prepare_dataset(cfg)  # 3. data: recorded if asked, checked against the env
     check_datasets(cfg, roots)
+    heldout = heldout_split(cfg, roots)  # env=none: episodes kept out of training, for the offline metrics
     policy = build_policy(cfg, roots, resume_from)  # 4. the policy, fresh or from the checkpoint
     config = OmegaConf.to_container(cfg, resolve=True)
     logger = RunLogger(run_dir, cfg.wandb, config) if accelerator.is_main_process else None
-    evaluator = run_status.Stopwatch(make_evaluator(cfg, run_dir)) if accelerator.is_main_process else None
+    evaluate = make_evaluator(cfg, run_dir, roots, heldout) if accelerator.is_main_process else None
+    evaluator = run_status.Stopwatch(evaluate or (lambda *_: {})) if accelerator.is_main_process else None
+    train_episodes = _train_episodes(roots, heldout)
     trainer = Trainer(
         cfg=OmegaConf.to_container(cfg.train, resolve=True), accelerator=accelerator, policy=policy,
-        make_loader=setup.loader_factory(cfg, roots), run_dir=run_dir, config_yaml=OmegaConf.to_yaml(config),
-        logger=logger, evaluate=evaluator,
+        make_loader=setup.loader_factory(cfg, roots, train_episodes), run_dir=run_dir,
+        config_yaml=OmegaConf.to_yaml(config), logger=logger, evaluate=evaluator if evaluate else None,
     )  # fmt: skip
     if resume_from is not None:  # 5. optimiser, schedule, EMA, RNG, data position
         trainer.resume(resume_from)
@@ -107,6 +114,12 @@ def prepare_dataset(cfg: DictConfig) -> list[Path]:
     root = Path(cfg.dataset.root)
     if _has_dataset(root):
         return [root]
+    if no_sim(cfg):
+        raise ConfigError(
+            f"dataset.root={str(root)!r} holds no dataset, and env=none has no simulator to record one: "
+            "point dataset.root at a LeRobotDataset v3 folder (holds meta/info.json), e.g. one recorded on "
+            "the robot with lerobot's `lerobot-record` (docs/real_robot.md)"
+        )
     if not cfg.dataset.record_if_missing:
         raise ConfigError(
             f"dataset.root={str(root)!r} holds no dataset; record one with "
@@ -157,9 +170,17 @@ def record_demos(env_cfg: Mapping[str, Any], root: Path, data: Mapping[str, Any]
         )  # fmt: skip
 
 
+def no_sim(cfg: DictConfig) -> bool:
+    """env=none: no simulator; the policy is built for the dataset and evaluated offline (module doc)."""
+    return cfg.env.id is None
+
+
 def check_datasets(cfg: DictConfig, roots: list[Path]) -> None:
-    """Each dataset fits the env the policy will act in, and several share their features."""
+    """Each dataset passes `vla dataset check` for training (every problem listed, encoding warnings
+    logged), fits the env the policy will act in, and several share their features."""
     for root in roots:
+        check_dataset(root, job="train")
+    for root in roots if not no_sim(cfg) else []:
         check_dataset_fits(cfg, dataset_features(root), root)
     if len(roots) > 1:
         try:
@@ -237,9 +258,42 @@ def build_policy(cfg: DictConfig, roots: list[Path], resume_from: Path | None) -
     return VLAPolicy.from_config(policy_cfg, load_stats(roots), *dims, chunks, fps=features.fps)
 
 
-def make_evaluator(cfg: DictConfig, out_root: Path) -> Any:
-    """(policy, step) -> success_metrics: the sim evaluation run during training, as `vla eval` runs it
-    (eval.envs or the multi-task env: per task, and the average as success/<split>)."""
+def heldout_split(cfg: DictConfig, roots: list[Path]) -> list[int]:
+    """env=none: the dataset's episodes held out of training for the offline evaluation; [] with a sim."""
+    share = cfg.eval.offline.heldout_episodes
+    if not no_sim(cfg) or share == 0:
+        return []
+    if len(roots) > 1:
+        raise ConfigError(
+            f"env=none holds episodes out of one dataset, {len(roots)} were given: merge them into one, or "
+            "set eval.offline.heldout_episodes=0 (no offline evaluation)"
+        )
+    try:
+        return heldout_episodes(dataset_features(roots[0]).num_episodes, share)
+    except ValueError as err:
+        raise ConfigError(f"eval.offline.heldout_episodes={share}: {err}") from err
+
+
+def _train_episodes(roots: list[Path], heldout: list[int]) -> list[int] | None:
+    if not heldout:
+        return None
+    return sorted(set(range(dataset_features(roots[0]).num_episodes)) - set(heldout))
+
+
+def make_evaluator(cfg: DictConfig, out_root: Path, roots: list[Path], heldout: list[int]) -> Any:
+    """(policy, step) -> metrics: the sim evaluation run during training, as `vla eval` runs it
+    (eval.envs or the multi-task env: per task, and the average as success/<split>); with env=none the
+    offline metrics on the held-out episodes (vla/training/offline_eval.py), or None without any."""
+    if no_sim(cfg):
+        if not heldout:
+            return None
+        names = read_info(roots[0])["features"][ACTION].get("names")
+        names = names if isinstance(names, list) else ()  # lerobot also allows {"motors": [...]}
+        offline = cfg.eval.offline
+        return OfflineEvaluator(
+            roots[0], heldout, cfg.policy.chunk_size, out_root / "eval", names,
+            plot_episodes=offline.plot_episodes, max_frames=offline.max_frames,
+        )  # fmt: skip
     env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
     eval_cfg = OmegaConf.to_container(cfg.eval, resolve=True)
 
@@ -262,14 +316,24 @@ def _choice(group: str) -> str:
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
     runtime.configure(cfg.runtime)
-    # <job dir>/status.json: running, then done or failed with the error (vla sweep report reads it)
-    with run_status.recorded(HydraConfig.get().runtime.output_dir) as status:
-        try:
+    job_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        # <job dir>/status.json: running, then done or failed with the error (vla sweep report reads it)
+        with run_status.recorded(job_dir) as status:
             status["run_dir"] = str(train(cfg))
-        except ConfigError as err:  # the message names the key and the fix: no traceback needed
-            if HydraConfig.get().mode == RunMode.MULTIRUN:
-                raise  # Hydra records this job as failed and runs the others; sys.exit would end the sweep
-            sys.exit(f"vla train: config error: {err}")
+    except (ConfigError, DatasetError) as err:  # the message names the key or file and the fix: no traceback
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra records this job as failed and runs the others; sys.exit would end the sweep
+        _remove_if_unused(job_dir)
+        kind = "config error" if isinstance(err, ConfigError) else "dataset error"
+        sys.exit(f"vla train: {kind}: {err}")
+
+
+def _remove_if_unused(job_dir: Path) -> None:
+    """A run that failed before any work leaves no folder behind: only Hydra's and our bookkeeping."""
+    bookkeeping = {".hydra", "train.log", run_status.STATUS_FILE}
+    if job_dir.is_dir() and {p.name for p in job_dir.iterdir()} <= bookkeeping:
+        shutil.rmtree(job_dir)
 
 
 def main() -> None:

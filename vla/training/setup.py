@@ -119,13 +119,14 @@ def make_accelerator(train_cfg: Mapping[str, Any]) -> Accelerator:
     return accelerator
 
 
-def loader_factory(cfg: DictConfig, roots: Roots) -> Any:
+def loader_factory(cfg: DictConfig, roots: Roots, episodes: list[int] | None = None) -> Any:
     """epoch -> the DataLoader whose order is a function of (seed, epoch) only (exact resume); several
-    roots: one dataset of their concatenation, drawn by dataset.weights."""
+    roots: one dataset of their concatenation, drawn by dataset.weights; `episodes`: only these of one
+    dataset (env=none holds the others out for the offline evaluation)."""
     weights = cfg.dataset.get("weights")
     loader = make_dataloader(
         roots, cfg.policy.chunk_size, cfg.train.batch_size, cfg.train.num_workers, shuffle=True,
-        seed=cfg.seed, drop_last=True, persistent_workers=False,
+        seed=cfg.seed, drop_last=True, persistent_workers=False, episodes=episodes,
         start_fraction=cfg.train.episode_start_fraction, weights=None if weights is None else list(weights),
     )  # fmt: skip
     if len(loader) == 0:

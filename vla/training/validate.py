@@ -154,6 +154,14 @@ def validate_eval(cfg: DictConfig) -> None:
         "must be null (the policy's own) or an integer > 0", "1",
     )  # fmt: skip
     _check(cfg, e + "video_size", lambda v: _is_int(v) and 32 <= v <= 2048, "must be in [32, 2048]", "256")
+    if OmegaConf.select(cfg, e + "offline") is not None:  # env=none's held-out episodes
+        o = e + "offline."
+        _check(
+            cfg, o + "heldout_episodes", lambda v: (_is_num(v) and 0 <= v < 1) or (_is_int(v) and v >= 1),
+            "must be a share in [0, 1) or a count >= 1 of episodes (0: no offline evaluation)", "0.1",
+        )  # fmt: skip
+        _check(cfg, o + "plot_episodes", lambda v: _is_int(v) and v >= 0, "must be an integer >= 0", "2")
+        _check(cfg, o + "max_frames", lambda v: _is_int(v) and v > 0, "must be an integer > 0", "2000")
     known = sorted(p.stem for p in (Path(CONF_DIR) / "env").glob("*.yaml"))
     _check(
         cfg, e + "envs", lambda v: v is None or (len(v) > 0 and all(name in known for name in v)),
