@@ -43,6 +43,7 @@ from vla.data.dataset import DatasetError, dataset_features, load_stats, make_da
 from vla.data.meta import read_info
 from vla.data.writer import lock_path
 from vla.logging_utils import RunLogger
+from vla.model import hub
 from vla.training import setup
 from vla.training.loop import Trainer
 from vla.training.offline_eval import OfflineEvaluator, heldout_episodes
@@ -60,6 +61,7 @@ def train(cfg: DictConfig) -> Path:
             log.warning("resuming with settings that differ from the run's (as given): %s", changed)
     validate_train(cfg)  # 1. bad values fail here, before any work
     check_lerobot_policy(cfg)
+    check_backbone_weights(cfg)
     accelerator = setup.make_accelerator(cfg.train)  # 2. device, mixed precision, processes
     run_dir = setup.run_dir(cfg, resume_from, accelerator)
     set_seed(cfg.seed)
@@ -219,6 +221,15 @@ def check_dataset_fits(cfg: DictConfig, features: Any, root: Path) -> None:
         )
 
 
+def check_backbone_weights(cfg: DictConfig) -> None:
+    """policy=vla: a pretrained backbone's weights are on disk or downloadable, before any data is recorded
+    or read (offline, the error names the model, the folder looked in and the two fixes)."""
+    from policies.registry import LEROBOT_POLICIES
+
+    if cfg.policy.name not in LEROBOT_POLICIES:
+        hub.require_weights(cfg.backbone.get("pretrained"))
+
+
 def check_lerobot_policy(cfg: DictConfig) -> None:
     """policy=act|diffusion|smolvla: the group's keys checked against lerobot's config class (an unknown
     field, n_obs_steps, hub weights) before any data is recorded or read; a config error names the key."""
@@ -321,11 +332,11 @@ def _main(cfg: DictConfig) -> None:
         # <job dir>/status.json: running, then done or failed with the error (vla sweep report reads it)
         with run_status.recorded(job_dir) as status:
             status["run_dir"] = str(train(cfg))
-    except (ConfigError, DatasetError) as err:  # the message names the key or file and the fix: no traceback
+    except (ConfigError, DatasetError, hub.MissingWeightsError) as err:  # message with its fix: no traceback
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # Hydra records this job as failed and runs the others; sys.exit would end the sweep
         _remove_if_unused(job_dir)
-        kind = "config error" if isinstance(err, ConfigError) else "dataset error"
+        kind = {ConfigError: "config error", DatasetError: "dataset error"}.get(type(err), "missing weights")
         sys.exit(f"vla train: {kind}: {err}")
 
 

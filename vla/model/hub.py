@@ -4,9 +4,8 @@
 weights were never downloaded would otherwise end deep inside huggingface_hub ("outgoing traffic has
 been disabled", two chained tracebacks); `load_backbone` calls `require_weights` first, so it ends in
 one MissingWeightsError that names the model, the folder looked in and the two fixes. `vla train`
-reaches it only when it builds the policy, after its dataset is checked (or recorded), and prints it
-under a short traceback: calling `require_weights(cfg.backbone.pretrained)` right after
-validate_train, and catching MissingWeightsError where ConfigError is, is left to vla/apps/train.py.
+calls it right after validating its config, before any dataset is recorded or read, and prints the
+message alone (`vla train: missing weights: ...`).
 """
 
 import os

@@ -1,5 +1,6 @@
 """Fault 15: a bad key or value fails before any work starts, with a message naming it and the fix."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,18 @@ def test_cli_reports_the_bad_value_and_exits_nonzero(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "train.batch_size=0: must be an integer > 0 (fix: e.g. `train.batch_size=32`)" in proc.stderr
     assert not run.exists()
+
+
+def test_cli_missing_backbone_weights_offline_fails_before_work(tmp_path: Path) -> None:
+    """A hub id whose weights are not on disk, with the hub off (as on this machine): one line naming the
+    model and the fixes, no traceback, before any dataset is recorded and without a run folder."""
+    run, data = tmp_path / "run", tmp_path / "data"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vla.cli", "train", "experiment=debug",
+         "backbone.pretrained=nobody/no-such-vlm", f"dataset.root={data}", f"hydra.run.dir={run}"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "vla train: missing weights: backbone.pretrained=nobody/no-such-vlm" in proc.stderr
+    assert "HF_HUB_OFFLINE=0" in proc.stderr
+    assert not run.exists() and not data.exists()
