@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--record-only", action="store_true", help="record the missing datasets, run nothing")
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
     parser.add_argument("overrides", nargs="*", help="extra `vla train` overrides, e.g. policy=vla,act")
+    argv = sys.argv[1:] if argv is None else argv  # the command published is the one that ran
     args = parser.parse_args(argv)
     record_missing(args.preset, EPISODES[args.preset])
     if args.record_only:

@@ -228,6 +228,29 @@ def _demo_latency(f: dict) -> str:
     return f"p50 {s['p50_quiet']:.1f} / p99 {s['p99_quiet']:.1f} ms"
 
 
+# ---------------------------------------------------------------- compare
+COMPARED = ("vla", "act", "diffusion_ddim", "smolvla")
+
+
+def _compare_success(policy: str, split: str) -> Fig:
+    def fig(f: dict) -> str:
+        row = f["policies"].get(policy)
+        if row is None:
+            return NOT_MEASURED
+        k = f"average/{split}"
+        return f"{float(row['success/' + k]):.0%} ({row['successes/' + k]}/{row['episodes/' + k]})"
+
+    return fig
+
+
+def _compare_field(policy: str, key: str, fmt: str) -> Fig:
+    def fig(f: dict) -> str:
+        row = f["policies"].get(policy)
+        return NOT_MEASURED if row is None else format(float(row[key]), fmt)
+
+    return fig
+
+
 FIGURES: dict[str, dict[str, Fig]] = {
     "envs": {"steps_s": lambda f: f"{f['steps_s']:.0f}", "shadows_speedup": _envs_speedup},
     "data": {
@@ -252,6 +275,15 @@ FIGURES: dict[str, dict[str, Fig]] = {
         "train_busy_share_torch": _train_busy_share("torch"),
         "p99_busy_ratio_default": _p99_busy_ratio("default"),
         "p99_busy_ratio_torch": _p99_busy_ratio("torch"),
+    },
+    "compare": {
+        **{
+            f"{p}_{split}": _compare_success(p, split)
+            for p in COMPARED
+            for split in ("train", "heldout_phrasing")
+        },
+        **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED},
+        **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED},
     },
 }
 

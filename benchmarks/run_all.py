@@ -18,9 +18,8 @@ SEPARATE = {"bench_compare"}  # `make compare`
 
 
 def main() -> None:
-    names = sorted(
-        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_") and m.name not in SEPARATE
-    )
+    modules = pkgutil.iter_modules([str(Path(__file__).parent)])
+    names = sorted(m.name for m in modules if m.name.startswith("bench_") and m.name not in SEPARATE)
     failed = []
     for name in names:
         print(f"=== benchmarks.{name}", flush=True)
