@@ -8,6 +8,7 @@ multisampling on (MuJoCo's defaults), to show what turning them off buys on a CP
 """
 
 import argparse
+import functools
 import os
 import time
 
@@ -84,8 +85,15 @@ def _replay_rate(
         env.close()
 
 
-def _make(task: str, cameras: tuple[str, ...], size: int):  # an env factory cloudpickle can ship
-    return lambda: gym.make(task, cameras=cameras, image_size=size)
+def _make_env(task: str, cameras: tuple[str, ...], size: int) -> gym.Env:
+    return gym.make(task, cameras=cameras, image_size=size)
+
+
+def _make(task: str, cameras: tuple[str, ...], size: int):
+    """An env factory a spawned worker can load: a module-level function, pickled by reference, so the
+    worker imports this module and with it `envs` (a lambda's worker under `make bench` imported only
+    benchmarks.run_all, and gym.make found no vla/ ids)."""
+    return functools.partial(_make_env, task, cameras, size)
 
 
 def vector_env_rate(task: str, cameras: tuple[str, ...], size: int, steps: int, workers: int = 2) -> float:
