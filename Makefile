@@ -12,7 +12,7 @@ ROS_VENV ?= .venv-ros
 APT_PACKAGES := ffmpeg libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow lint bench compare clean
+.PHONY: setup demo test test-slow lint bench bench-speed compare clean
 
 setup: $(VENV)/.installed $(ROS_VENV)/.installed
 
@@ -44,10 +44,12 @@ lint: setup
 	$(VENV)/bin/ruff check vla envs policies tests benchmarks scripts
 	$(VENV)/bin/ruff format --check vla envs policies tests benchmarks scripts
 
-bench: setup
+bench: bench-speed compare  # every figure: the speed benchmarks (~40 min), then the comparison (~1.5 h)
+
+bench-speed: setup
 	$(PY) -m benchmarks.run_all
 
-compare: setup  # hours: the VLA, ACT, Diffusion Policy and SmolVLA on the same data and budget
+compare: setup  # the VLA, ACT, Diffusion Policy and SmolVLA on the same data and budget
 	$(PY) -m benchmarks.bench_compare hydra/launcher=joblib hydra.launcher.n_jobs=2
 
 clean:

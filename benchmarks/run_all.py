@@ -1,7 +1,6 @@
-"""`make bench`: runs every speed benchmark script in turn, each writing its results file, then the summary.
-
-The policy comparison (bench_compare: four policies trained for 25 min each, then evaluated) is hours,
-not minutes: it runs on its own, `make compare`.
+"""`make bench-speed`: runs every speed benchmark script in turn, each writing its results file, then the
+summary. `make bench` runs this, then the policy comparison (bench_compare: four policies trained for
+25 min each, then evaluated; `make compare` alone).
 
 Each script re-renders the pages as it publishes; the summary at the end does it once more, so the
 pages match the results files even when a script failed (its previous results stay published).
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from benchmarks import summary
 
-SEPARATE = {"bench_compare"}  # `make compare`
+SEPARATE = {"bench_compare"}  # `make compare` (also the second half of `make bench`)
 
 
 def main() -> None:
