@@ -2,7 +2,6 @@
 per task with an average row (the multi-task env's tasks one by one, or a list of env configs)."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +15,12 @@ from omegaconf import OmegaConf
 from safetensors.torch import load_file
 
 from tests.vla.apps.conftest import compose_train
+from tests.vla.conftest import ENV_ID, ENV_KWARGS
 from vla import checkpoint as ckpt
 from vla.apps.eval import eval_tasks, evaluate, load_policy, success_metrics
 from vla.apps.eval_episodes import EpisodeResult
 from vla.apps.eval_report import summarize
+from vla.apps.record import record_dataset
 from vla.apps.train import train
 from vla.config import CONF_DIR
 from vla.constants import ACTION
@@ -140,9 +141,10 @@ def test_roots_replace_the_default_root() -> None:
 
 
 def test_datasets_that_differ_fail_before_work(tmp_path: Path, recorded: Path) -> None:
-    other = Path(shutil.copytree(recorded, tmp_path / "at30"))
-    info = json.loads((other / "meta" / "info.json").read_text())
-    (other / "meta" / "info.json").write_text(json.dumps({**info, "fps": 30}))
+    """Two sound datasets recorded at different rates (each passes `vla dataset check`) cannot train
+    together: the error names both and the key."""
+    other = tmp_path / "at30"
+    record_dataset(ENV_ID, other, 1, "train", 0, env_kwargs={**ENV_KWARGS, "control_hz": 30}, progress=False)
     roots = f"dataset.roots=[{recorded},{other}]"
     cfg = compose_train(
         "experiment=debug", "dataset.root=null", roots, "env.kwargs.image_size=64", f"run_dir={tmp_path}/run"
