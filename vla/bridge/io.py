@@ -7,6 +7,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from vla.bridge import dds
+from vla.bridge.convert import UnsupportedImageError, image_to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,13 @@ class BridgeIO:
             msg = reader.latest()
             if msg is None:
                 continue
-            if msg.encoding != "rgb8" or len(msg.data) != msg.height * msg.width * 3:
+            try:
+                rgb = image_to_rgb(msg)
+            except UnsupportedImageError as e:
                 self.images_dropped += 1
-                log.warning("image on %s dropped: encoding %s, %d bytes", cam, msg.encoding, len(msg.data))
+                log.warning("image on %s dropped: %s", cam, e)
                 continue
-            row = np.asarray(msg.data, dtype=np.uint8)  # (H * W * 3,)
-            out[cam] = (dds.seconds_from_stamp(msg.header.stamp), row.reshape(msg.height, msg.width, 3))
+            out[cam] = (dds.seconds_from_stamp(msg.header.stamp), rgb)
         return out
 
     def instruction(self) -> str | None:

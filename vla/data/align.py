@@ -97,7 +97,9 @@ class Aligner:
         lasts = [stamps[-1] for stamps in self._stamps.values() if stamps]
         return max(lasts) if lasts else None
 
-    def frames(self, fps: float, start: float | None = None, end: float | None = None) -> Iterator[tuple[float, dict]]:
+    def frames(
+        self, fps: float, start: float | None = None, end: float | None = None
+    ) -> Iterator[tuple[float, dict]]:
         """Every 1/fps s from `start` (default: the first full frame) to `end` (default: the last sample):
         (t, frame) for each frame kept. For buffered data (a bag): everything must be pushed first."""
         if fps <= 0:
