@@ -1,4 +1,5 @@
 """`vla record`: run a policy (default: the task's scripted expert) in sim, write a LeRobotDataset.
+(`vla record source=ros2`, recording a ROS 2 robot: vla/apps/record_ros2.py.)
 
     vla record env=pick_cube num_episodes=50                    # -> outputs/datasets/vla/PickCube-v0
     vla record env=pick_cube tasks=[vla/PickCube-v0,vla/PushCube-v0] num_episodes=100 num_workers=2
@@ -234,6 +235,18 @@ def main() -> None:
         runtime.configure(cfg.runtime)  # recording workers inherit it (a policy=vla rollout runs torch)
         c = OmegaConf.to_container(cfg, resolve=True)
         root = Path(c["root"]).expanduser().resolve()
+        if "ros2" in cfg:  # source=ros2 (conf/source/ros2.yaml): a robot over DDS, no policy, no env
+            from vla.apps.record_ros2 import record_from_ros2
+
+            # commit_every=1: each saved episode is committed at once (a SIGKILL loses only the one recording)
+            writer_args = {
+                "fps": cfg.ros2.fps,
+                "repo_id": c["repo_id"],
+                "video": c["video"],
+                "commit_every": 1,
+            }
+            record_from_ros2(cfg, root, {**writer_args, "robot_type": cfg.ros2.robot_type})
+            return
         try:
             result = record_dataset(
                 c["tasks"] or c["env"]["id"],

@@ -307,3 +307,31 @@ def joint_state(stamp_s: float, names: Sequence[str], position: Sequence[float],
 
 def float64_array(values: Sequence[float]) -> Float64MultiArray:
     return Float64MultiArray(layout=MultiArrayLayout(dim=[], data_offset=0), data=[float(v) for v in values])
+
+
+class TopicDirectory:
+    """What `ros2 topic list -t` would show, from DDS discovery: every topic another participant writes,
+    with its ROS type and reliability. For error messages ("nothing on /x; these topics exist: ...")."""
+
+    def __init__(self, node: Node) -> None:
+        from cyclonedds.builtin import BuiltinDataReader, BuiltinTopicDcpsPublication
+
+        self._reader = BuiltinDataReader(node.participant, BuiltinTopicDcpsPublication)
+
+    def published(self) -> dict[str, str]:
+        """ROS topic -> 'ROS type (reliability)', for ROS topics (DDS names starting `rt/`) only."""
+        found = {}
+        for sample in self._reader.read(N=1000):
+            name, type_name = str(sample.topic_name), str(sample.type_name)
+            if name.startswith("rt/"):
+                reliability = "best_effort" if "BestEffort" in str(sample.qos) else "reliable"
+                found[name[2:]] = f"{ros_type_name(type_name)} ({reliability})"
+        return dict(sorted(found.items()))
+
+
+def ros_type_name(dds_type: str) -> str:
+    """`sensor_msgs::msg::dds_::JointState_` -> `sensor_msgs/msg/JointState` (other names unchanged)."""
+    parts = dds_type.split("::")
+    if len(parts) == 4 and parts[2] == "dds_" and parts[3].endswith("_"):
+        return f"{parts[0]}/{parts[1]}/{parts[3][:-1]}"
+    return dds_type
