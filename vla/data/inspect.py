@@ -4,6 +4,7 @@ vla dataset info outputs/datasets/vla/PickCube-v0
 vla dataset show outputs/datasets/vla/PickCube-v0 --episode 3 --out outputs/show
 vla dataset check outputs/datasets/vla/PickCube-v0 [--job train|record|info]
 vla dataset reencode PATH          # videos rewritten with every frame a keyframe (h264), parquet kept
+vla dataset from-rosbag BAG OUT task="..." [key=value ...]   # a rosbag2 recording -> a dataset
 """
 
 import argparse
@@ -65,7 +66,7 @@ def info_text(root: str | Path) -> str:
     width = max([36, *map(len, ep_count)])
     lines.append(f"{f'tasks ({len(ep_count)})':<{width + 3}}{'episodes':>8}  {'frames':>6}")
     lines += [f"  {task:<{width}} {n:>8}  {frame_count[task]:>6}" for task, n in sorted(ep_count.items())]
-    rows = meta.read_sidecar(root)
+    rows = [r for r in meta.read_sidecar(root) if "seed" in r]  # rows of `vla record` (a bag's have none)
     if rows:
         envs = Counter(r.get("env_id") for r in rows)
         seeds = [r["seed"] for r in rows if "seed" in r]
@@ -170,7 +171,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vla dataset", description="Inspect a LeRobotDataset v3 folder.", epilog=_EPILOG
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{info,show,check,reencode}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{info,show,check,reencode,from-rosbag}"
+    )
     text = "episodes, frames, fps, features, tasks and counts"
     p = sub.add_parser("info", help=text, description=f"Print a dataset's {text}.", epilog=_EPILOG)
     p.add_argument("path", help="dataset folder (holds meta/info.json)")
@@ -195,7 +198,64 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="also files that are every-frame-keyframe h264 already"
     )
+    _add_from_rosbag(sub)
     return parser
+
+
+_ROSBAG_EPILOG = """\
+The config (conf/rosbag/so101.yaml unless --config says otherwise) maps topics to features; any key
+can be overridden as key=value (Hydra's syntax: +key=value adds a key, ~key removes one):
+
+  vla dataset from-rosbag bags/demo_01 outputs/datasets/so101_bin task="put the block in the bin"
+  vla dataset from-rosbag bags/demo_01 OUT task=pick fps=15 ~cameras.wrist +cameras.top=/top/image_raw
+  vla dataset from-rosbag bags/demo_01 OUT task=pick 'episodes.ranges=[[0,12.5],[14,30]]'
+  vla dataset from-rosbag bags/demo_01 OUT task=pick episodes.topic=/vla/episode
+  vla dataset from-rosbag bags/demo_01 OUT task=pick action.topic=/forward_position_controller/commands
+
+Frames are aligned by header stamps: every 1/fps s each stream's newest sample at or before that
+instant; a frame whose sample is older than max_age_s is dropped and counted. The report of what was
+dropped is printed and written to OUT/meta/vla_rosbag_report.json. Nothing is written on failure.
+See docs/real_robot.md, "Convert a rosbag2". The keys:
+
+"""
+
+
+def _add_from_rosbag(sub) -> None:
+    from vla.data.rosbag import CONF
+
+    text = "convert a rosbag2 recording (sqlite3 or mcap) into a LeRobotDataset v3"  # not .capitalize()d
+    keys = (CONF / "so101.yaml").read_text()
+    p = sub.add_parser(
+        "from-rosbag", help=text, description="C" + text[1:] + ".",
+        epilog=_ROSBAG_EPILOG + keys, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    p.add_argument(
+        "bag", help="rosbag2 folder (holds metadata.yaml and *.db3 / *.mcap), or one .db3/.mcap file"
+    )
+    p.add_argument("out", help="the dataset folder to create")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. task='...' fps=15"
+    )
+    p.add_argument("--config", default="so101", help="a conf/rosbag/ name or a .yaml path (default so101)")
+    p.add_argument("--append", action="store_true", help="add the episodes to an existing dataset at OUT")
+
+
+def _from_rosbag(args: argparse.Namespace) -> None:
+    """Converts, prints the report (stdout), and the dataset's folder last."""
+    from vla.data.rosbag import REPORT, convert, load_config
+
+    report = convert(args.bag, args.out, load_config(args.config, args.overrides), append=args.append)
+    for note in report["notes"]:
+        print(f"note: {note}")
+    header = [f"{t} ({how})" for t, how in report["stamps"].items() if how != "header"]
+    if header:
+        print(f"stamps: header.stamp, except {', '.join(header)}")
+    for row in report["episodes"]:
+        index = "skipped" if row["episode_index"] is None else f"episode {row['episode_index']}"
+        print(f"{index}: {row['start_s']:.3f}-{row['end_s']:.3f} s: {row['summary']}")
+    print(f"total: {report['total']['summary']}")
+    print(f"report: {Path(args.out) / REPORT}")
+    print(Path(args.out).resolve())
 
 
 def _check(path: str, job: str) -> int:
@@ -235,6 +295,9 @@ def main(argv: list[str] | None = None) -> None:
                     print(path)
         elif args.command == "check":
             code = _check(args.path, args.job)
+        elif args.command == "from-rosbag":
+            logging.basicConfig(level=logging.WARNING, format="%(message)s")
+            _from_rosbag(args)
         else:
             from vla.data.reencode import reencode
 
