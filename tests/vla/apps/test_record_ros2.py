@@ -202,6 +202,25 @@ def test_records_episodes_from_the_sim_robot_and_a_sigkill_keeps_the_saved_ones(
 
 
 @pytest.mark.slow
+def test_ctrl_c_keeps_the_saved_episodes_and_a_rerun_appends(robot, tmp_path) -> None:
+    _, wire, recorder = robot
+    root = tmp_path / "ds"
+    proc = recorder(root, "num_episodes=5")
+    _episode(wire, proc, 0, 1.2)
+    wire.send("start")
+    _wait_for_text(proc, "episode 1: recording", 30)
+    time.sleep(0.5)
+    proc.signal(signal.SIGINT)
+    assert proc.p.wait(60) == 130, proc.output()
+    assert "episode discarded (interrupted)" in proc.output()
+    assert f"interrupted: 1 episode(s) saved in {root}" in proc.output()
+    proc = recorder(root, "num_episodes=1")  # the same root again: appends
+    _episode(wire, proc, 1, 1.2)
+    assert proc.p.wait(60) == 0, proc.output()
+    _check_dataset(root, wire, episodes=2)
+
+
+@pytest.mark.slow
 def test_record_train_deploy_end_to_end(robot, tmp_path) -> None:
     """3 episodes recorded (the recorder stops by itself) -> `vla train env=none` 20 steps -> `vla deploy`
     of that checkpoint on the sim robot commands the arm."""

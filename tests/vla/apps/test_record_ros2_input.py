@@ -158,3 +158,17 @@ def test_control_commands_from_the_topic_and_single_keys_on_a_terminal(wire, mon
     assert got == ["start", "stop", "discard", "toggle", "discard", "toggle", "quit"]
     assert "unknown command 'rewind' ignored" in caplog.text
     os.close(master)
+
+
+def test_commands_have_no_header_so_are_stamped_on_receipt_and_checked_for_size(wire) -> None:
+    """ros2.action=command: the controller's Float64MultiArray as the action (no leader arm)."""
+    node, writer = wire
+    streams = _streams(node, "ros2.cameras=[]", "ros2.action=command")
+    cmd = writer("/forward_position_controller/commands", dds.Float64MultiArray)
+    before = time.time()
+    cmd.write(dds.float64_array(np.arange(6.0)))
+    cmd.write(dds.float64_array(np.arange(5.0)))
+    (action,) = [s for s in streams.streams if s.spec.key == ACTION]
+    ((stamp, value),) = _poll_until(streams, lambda s: action.received >= 2)[ACTION]
+    assert before <= stamp <= time.time() and value.tolist() == list(range(6))
+    assert action.refused == {"invalid": 1} and "command has 5 values, the robot has 6" in action.last_refusal
