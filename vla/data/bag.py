@@ -5,8 +5,9 @@ metadata.yaml (rosbag2 writes it on close), and an mcap file without its summary
 in the middle of a record. rosbags refuses both. What can be read is read here, and said
 (`Bag.notes`): without metadata.yaml each storage file is opened on its own; an mcap file without
 its footer is scanned from the start and every complete chunk is kept (the one cut in half is lost).
-A sqlite3 file cut short cannot be scanned that way (sqlite finds the damage before the first row): it
-is refused with its name and the fix (`sqlite3 ... .recover`).
+A sqlite3 file cut short cannot be read that way (sqlite finds the damage before the first row, and
+sqlite3's own `.recover` failed on such files here): it is refused with its name and the advice to
+record to mcap.
 
     with open_bag("rosbag2_2026_11_30") as bag:
         bag.topics                                   # {"/joint_states": "sensor_msgs/msg/JointState", ...}
@@ -61,9 +62,10 @@ def _open_file(path: Path, notes: list[str]) -> Reader | McapReader:
     except ReaderError as exc:
         if path.suffix == ".db3":
             raise BagError(
-                f"cannot read {path}: {exc}. A sqlite3 bag cut mid-write (recorder killed, disk full) "
-                f"cannot be read as is: try `sqlite3 {path} .recover | sqlite3 recovered.db3` and "
-                "convert recovered.db3"
+                f"cannot read {path}: {exc}. A sqlite3 file cut mid-write (recorder killed, disk full) is "
+                "unreadable from its first query on (sqlite3's own .recover failed on such files too); "
+                "nothing was converted. Record to mcap (`ros2 bag record -s mcap`, rosbag2's default "
+                "since Iron): an mcap file cut short is read up to the cut"
             ) from None
         cause = str(exc)
     reader = _CutMcapReader(path)
@@ -72,10 +74,13 @@ def _open_file(path: Path, notes: list[str]) -> Reader | McapReader:
     except ReaderError as exc:
         raise BagError(f"cannot read {path}: {exc}") from None
     if not reader.connections:
-        raise BagError(f"cannot read {path} ({cause}): no complete channel record before the cut")
+        raise BagError(
+            f"cannot read {path} ({cause}): nothing before the cut is readable (its first chunk, which "
+            "holds the topics' definitions, is incomplete)"
+        )
     notes.append(
-        f"{path.name} was not closed ({cause}): read up to where it was cut; the chunk being written "
-        "then is lost"
+        f"{path.name} was not closed ({cause.rstrip('.')}): read up to where it was cut (the episodes "
+        "below end there); the chunk being written then is lost"
     )
     return reader
 

@@ -252,7 +252,11 @@ def _from_rosbag(args: argparse.Namespace) -> None:
         print(f"stamps: header.stamp, except {', '.join(header)}")
     for row in report["episodes"]:
         index = "skipped" if row["episode_index"] is None else f"episode {row['episode_index']}"
-        print(f"{index}: {row['start_s']:.3f}-{row['end_s']:.3f} s: {row['summary']}")
+        gaps = ", ".join(f"{a:.3f}-{b:.3f} s" for a, b in row["gaps_s"])
+        print(
+            f"{index}: {row['start_s']:.3f}-{row['end_s']:.3f} s: {row['summary']}"
+            + (f"; gaps {gaps}" if gaps else "")
+        )
     print(f"total: {report['total']['summary']}")
     print(f"report: {Path(args.out) / REPORT}")
     print(Path(args.out).resolve())

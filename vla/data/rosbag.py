@@ -203,7 +203,13 @@ def plan_episodes(
         for p in plans
         if not p.frames
     ]
-    return plans, [*notes, *clock_notes(index, streams, max_age_s), *skipped]
+    late = [
+        f"the episode asked from {p.asked[0]:.3f} s starts at {p.start_s:.3f} s, the first instant every "
+        "stream has a sample"
+        for p in plans
+        if p.frames and p.start_s - p.asked[0] > max_age_s
+    ]
+    return plans, [*notes, *clock_notes(index, streams, max_age_s), *late, *skipped]
 
 
 def _nothing_kept(index: Index, streams: list[Stream], plans: list[EpisodePlan], cfg: DictConfig) -> str:

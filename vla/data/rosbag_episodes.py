@@ -17,6 +17,7 @@ class EpisodePlan:
     asked: tuple[float, float]  # the range the split rule gave
     start_s: float  # the first frame's time: the range's start, or later if a stream had no sample yet
     end_s: float
+    period_s: float  # 1 / fps
     times: list[float] = field(default_factory=list)
     frames: list[dict] = field(default_factory=list)  # {stream: value} per kept frame
     report: AlignReport = field(default_factory=AlignReport)
@@ -31,7 +32,14 @@ class EpisodePlan:
             "summary": r.summary(),
             "dropped": {f"{reason} {stream}": n for (reason, stream), n in sorted(r.dropped.items())},
             "out_of_order": dict(sorted(r.out_of_order.items())),
+            "gaps_s": self.gaps(),
         }
+
+    def gaps(self) -> list[list[float]]:
+        """[last kept, next kept] times around every run of dropped frames inside the episode: the
+        dataset's time (frame_index / fps) skips them, and its state jumps there."""
+        pairs = zip(self.times, self.times[1:], strict=False)
+        return [[round(a, 3), round(b, 3)] for a, b in pairs if b - a > 1.5 * self.period_s]
 
 
 def marker_of(topic: str, msg) -> bool:
@@ -107,7 +115,7 @@ def align_episode(index, streams, start_s: float, end_s: float, fps: float, max_
     first, last = aligner.first_full_time(), aligner.last_time()
     begin = max(start_s, first) if first is not None else start_s
     end = min(end_s, last) if last is not None else end_s
-    plan = EpisodePlan((start_s, end_s), begin, end, report=aligner.report)
+    plan = EpisodePlan((start_s, end_s), begin, end, 1 / fps, report=aligner.report)
     for t, frame in aligner.frames(fps, begin, end):
         plan.times.append(t)
         plan.frames.append(frame)
