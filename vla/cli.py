@@ -12,7 +12,7 @@ import sys
 # sub-command -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "record": ("vla.apps.record", "main", "record demonstrations into a LeRobotDataset (Hydra)"),
-    "dataset": ("vla.data.inspect", "main", "inspect a dataset: `info PATH`, `show PATH --episode K`"),
+    "dataset": ("vla.data.inspect", "main", "datasets: info, show, check, reencode, from-rosbag BAG OUT"),
     "train": ("vla.apps.train", "main", "train a policy by imitation (Hydra)"),
     "eval": ("vla.apps.eval", "main", "evaluate a checkpoint or registered policy in simulation (Hydra)"),
     "demo": ("vla.apps.demo", "main", "record, train, evaluate on the embedded default, end to end"),
