@@ -221,10 +221,10 @@ See docs/real_robot.md, "Convert a rosbag2". The keys:
 
 
 def _add_from_rosbag(sub) -> None:
-    from vla.data.rosbag import CONF
+    from vla.config import CONF_DIR  # not vla.data.rosbag: `vla dataset info` need not import rosbags
 
     text = "convert a rosbag2 recording (sqlite3 or mcap) into a LeRobotDataset v3"  # not .capitalize()d
-    keys = (CONF / "so101.yaml").read_text()
+    keys = (Path(CONF_DIR) / "rosbag" / "so101.yaml").read_text()
     p = sub.add_parser(
         "from-rosbag", help=text, description="C" + text[1:] + ".",
         epilog=_ROSBAG_EPILOG + keys, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -242,9 +242,15 @@ def _add_from_rosbag(sub) -> None:
 
 def _from_rosbag(args: argparse.Namespace) -> None:
     """Converts, prints the report (stdout), and the dataset's folder last."""
-    from vla.data.rosbag import REPORT, convert, load_config
+    try:
+        from vla.data.rosbag import REPORT, convert, load_config
+    except ModuleNotFoundError as exc:  # rosbags: a dependency of the package since from-rosbag
+        raise ValueError(f"{exc}: `pip install rosbags` (or reinstall vla: `make setup`)") from None
 
-    report = convert(args.bag, args.out, load_config(args.config, args.overrides), append=args.append)
+    try:
+        report = convert(args.bag, args.out, load_config(args.config, args.overrides), append=args.append)
+    except OSError as exc:  # unreadable bag, full disk: the file and the reason, no traceback
+        raise ValueError(str(exc)) from None
     for note in report["notes"]:
         print(f"note: {note}")
     header = [f"{t} ({how})" for t, how in report["stamps"].items() if how != "header"]

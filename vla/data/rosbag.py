@@ -103,8 +103,11 @@ def check_config(cfg: DictConfig) -> None:
         raise BagError(
             "task is not set: every episode needs its instruction, e.g. task='put the block in the bin'"
         )
-    if not float(cfg.fps) > 0 or not float(cfg.max_age_s) > 0:
-        raise BagError(f"fps={cfg.fps} and max_age_s={cfg.max_age_s} must both be > 0")
+    numbers = (cfg.fps, cfg.max_age_s)
+    if not all(isinstance(x, int | float) and x > 0 for x in numbers) or cfg.fps != int(cfg.fps):
+        raise BagError(
+            f"fps={cfg.fps} must be a whole number > 0 (LeRobot's fps) and max_age_s={cfg.max_age_s} > 0"
+        )
     if cfg.stamps not in ("header", "receive"):
         raise BagError(f"stamps={cfg.stamps!r}: use header (each message's header.stamp) or receive")
 

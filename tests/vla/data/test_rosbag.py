@@ -170,6 +170,7 @@ def test_unknown_topics_and_types_are_named(tmp_path: Path, capsys) -> None:
     assert "/joint_states is sensor_msgs/msg/JointState, which cannot be the camera" in message
     assert "state.joints" in _fails(tmp_path, bag, capsys, "state.joints=[nope]")
     assert "Could not override 'nope'" in _fails(tmp_path, bag, capsys, "nope=1")
+    assert "fps=7.5 must be a whole number" in _fails(tmp_path, bag, capsys, "fps=7.5")
 
 
 def test_an_unsupported_image_encoding_is_refused_by_name(tmp_path: Path, capsys) -> None:
