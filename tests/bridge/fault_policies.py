@@ -80,6 +80,21 @@ class LinePolicy(SinePolicy):
         return sign * self.speed * t
 
 
+class StepPolicy(SinePolicy):
+    """A stand-in for a policy trained at `fps` Hz: every chunk steps `joints` on from the measured pose
+    by speed / fps per action, as a learned policy's chunk moves on from what it sees. Played at its own
+    rate it moves `speed` rad/s; at another rate, only if its chunks are resampled (resample=true)."""
+
+    def __init__(self, speed: float = 0.3, fps: int = 10, rate_hz: float | None = None, **kw) -> None:
+        super().__init__(rate_hz=fps, **kw)  # its chunks are on its own clock, whatever the deploy rate
+        self.speed, self.fps = speed, fps
+
+    def predict_action_chunk(self, obs: Observation) -> np.ndarray:
+        chunk = np.tile(np.asarray(obs[OBS_STATE], dtype=np.float64), (self.horizon, 1))  # (T, D)
+        chunk[:, self.joints] += (self.speed / self.fps * np.arange(self.horizon))[:, None]
+        return chunk
+
+
 class StallPolicy(SinePolicy):
     """Stops producing after `stall_after_s`: `mode` sleep (forever), or gil (holds the GIL `gil_s`)."""
 
@@ -161,6 +176,7 @@ class ChunkBoundaryPolicy(SinePolicy):
 POLICIES = {
     "sine": SinePolicy,
     "line": LinePolicy,
+    "step": StepPolicy,
     "stall": StallPolicy,
     "offset": OffsetPolicy,
     "jerk": JerkPolicy,

@@ -15,6 +15,7 @@ from vla.bridge.runner import RunnerConfig
 from vla.bridge.timing import Prefetch, derived_timeouts, prefetch_threshold
 from vla.checkpoint import DEFAULT_FPS, trained_fps
 from vla.config import CONF_DIR
+from vla.training.validate import ConfigError
 
 
 def test_timeouts_follow_the_rate_and_stay_the_fault_tables_bound_at_30_hz() -> None:
@@ -129,12 +130,13 @@ def _checkpoint(root, policy_meta: dict, run_config: dict | None):
     return pretrained
 
 
-def test_deploy_runs_at_the_policys_training_rate_unless_rate_hz_is_set(caplog) -> None:
+def test_deploy_runs_at_the_policys_training_rate_and_another_only_resampled() -> None:
     assert control_rate(_deploy(), _Fps(10)) == 10.0
     assert control_rate(_deploy(), _Fps(None)) == DEFAULT_RATE_HZ == 30.0  # sim_expert, test policies
-    with caplog.at_level(logging.WARNING):
-        assert control_rate(_deploy("rate_hz=30"), _Fps(10)) == 30.0
-    assert "trained at 10 Hz" in caplog.text and "3x as fast" in caplog.text
+    with pytest.raises(ConfigError, match=r"trained at 10 Hz.*3x as fast.*resample=true"):
+        control_rate(_deploy("rate_hz=30"), _Fps(10))  # a 10 Hz policy at 30 Hz would move 3x as fast
+    assert control_rate(_deploy("rate_hz=30", "resample=true"), _Fps(10)) == 30.0
+    assert control_rate(_deploy("rate_hz=50"), _Fps(None)) == 50.0  # no training rate: nothing to keep
 
 
 def test_checkpoint_fps_from_the_policy_the_run_or_the_default(tmp_path, caplog) -> None:

@@ -3,14 +3,16 @@
     vla deploy policy.name=vla policy.kwargs.path=outputs/train/<run> cameras=[front,wrist]
     vla deploy policy.name=sim_expert use_privileged_state=true      # sim only, with vla sim-robot
 
-The control rate is the one the policy was trained at (its checkpoint's fps) unless `rate_hz` is set;
-30 Hz for policies that carry none (scripted ones). Timeouts and prefetching follow it (timing.py).
+The control rate is the one the policy was trained at (its checkpoint's fps); 30 Hz for policies that
+carry none (scripted ones). Another `rate_hz` is refused unless `resample=true`, which interpolates each
+chunk onto the control clock (vla/bridge/resample.py). Timeouts and prefetching follow the rate (timing.py).
 
 Re-arm after an e-stop or a fault: `ros2 topic pub --once /vla/estop std_msgs/msg/Bool "{data: false}"`.
 """
 
 import logging
 import signal
+import sys
 from typing import Any
 
 import hydra
@@ -21,9 +23,11 @@ from policies.registry import CHECKPOINT_POLICIES, make_policy
 from vla import runtime
 from vla.apps.sim_expert import SimExpertPolicy
 from vla.bridge.io import BridgeIO
+from vla.bridge.resample import ResampledPolicy
 from vla.bridge.runner import Runner, RunnerConfig
 from vla.bridge.safety import SafetyConfig, SafetyLayer
 from vla.config import CONF_DIR
+from vla.training.validate import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +94,27 @@ def policy_fps(cfg: DictConfig, policy: Policy) -> int | None:
 
 
 def control_rate(cfg: DictConfig, policy: Policy) -> float:
-    """cfg.rate_hz when set, else the policy's training rate, else DEFAULT_RATE_HZ."""
+    """cfg.rate_hz when set, else the policy's training rate, else DEFAULT_RATE_HZ. A rate_hz other than
+    the training rate is refused unless cfg.resample (chunks then resampled: vla/bridge/resample.py)."""
     fps = policy_fps(cfg, policy)
     if cfg.rate_hz is None:
         return float(fps or DEFAULT_RATE_HZ)
-    if fps is not None and abs(float(cfg.rate_hz) - fps) > 1e-6:
-        log.warning(
-            "rate_hz=%s but the policy was trained at %d Hz: its targets arrive %.2gx as fast as it was "
-            "taught (leave rate_hz unset to run at %d Hz)", cfg.rate_hz, fps, float(cfg.rate_hz) / fps, fps,
-        )  # fmt: skip
+    if fps is not None and abs(float(cfg.rate_hz) - fps) > 1e-6 and not cfg.get("resample", False):
+        raise ConfigError(
+            f"rate_hz={cfg.rate_hz:g} but the policy was trained at {fps} Hz: played as is, its targets "
+            f"would come {float(cfg.rate_hz) / fps:.2g}x as fast as taught. Leave rate_hz unset to run "
+            f"at {fps} Hz, or add resample=true to interpolate each chunk onto the {cfg.rate_hz:g} Hz clock"
+        )
     return float(cfg.rate_hz)
+
+
+def on_control_clock(cfg: DictConfig, policy: Policy, rate: float) -> Policy:
+    """The policy as the runner at `rate` Hz sees it: resampled from its training rate when that differs."""
+    fps = policy_fps(cfg, policy)
+    if fps is None or abs(rate - fps) <= 1e-6:
+        return policy
+    log.info("resample=true: %d Hz chunks are interpolated onto the %g Hz control clock", fps, rate)
+    return ResampledPolicy(policy, fps, rate)
 
 
 def build_runner(cfg: DictConfig, policy: Policy | None = None) -> Runner:
@@ -107,6 +122,7 @@ def build_runner(cfg: DictConfig, policy: Policy | None = None) -> Runner:
     b = cfg.bridge
     policy = policy if policy is not None else build_policy(cfg)
     rate = control_rate(cfg, policy)
+    policy = on_control_clock(cfg, policy, rate)
     rcfg = RunnerConfig(rate_hz=rate, cameras=tuple(cfg.cameras), **{k: cfg[k] for k in _RUNNER_KEYS})
     dt = 1.0 / rcfg.rate_hz
     safety_kwargs = OmegaConf.to_container(b.safety, resolve=True)
@@ -134,4 +150,7 @@ def run(cfg: DictConfig, policy: Policy | None = None) -> Runner:
 
 @hydra.main(config_path=CONF_DIR, config_name="deploy", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    try:
+        run(cfg)
+    except ConfigError as err:  # its message names the key and the fix: no traceback
+        sys.exit(f"vla deploy: config error: {err}")
