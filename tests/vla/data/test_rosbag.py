@@ -1,6 +1,7 @@
 """`vla dataset from-rosbag`: bags written by rosbags' own writer (sqlite3 and mcap) -> datasets on disk,
 read back and checked frame by frame against the alignment rule written out plainly below."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -154,11 +155,16 @@ def _fails(tmp_path: Path, bag: Path, capsys, *overrides: str) -> str:
     return str(exc.value.code)
 
 
-def test_a_camera_clock_an_hour_off_fails_naming_the_stream_and_offset(tmp_path: Path, capsys) -> None:
-    bag = write_bag(tmp_path / "bag", so101_scene(clock_offsets={"wrist": -3600.0}).samples)
+def test_a_clock_an_hour_off_fails_naming_it_and_stamps_receive_converts(tmp_path: Path, capsys) -> None:
+    scene = so101_scene(clock_offsets={"wrist": -3600.0})
+    bag = write_bag(tmp_path / "bag", scene.samples)
     message = _fails(tmp_path, bag, capsys)
     assert "no frame kept" in message and "stale observation.images.wrist" in message
     assert "/wrist/image_raw run -3600.00" in message and "stamps=receive" in message
+    report = convert(bag, tmp_path / "ds", config("stamps=receive"))  # the fix the message names
+    by_receipt = Scene([dataclasses.replace(s, stamp_s=None) for s in scene.samples])
+    check_dataset(tmp_path / "ds", [expected(by_receipt)[0]])
+    assert set(report["stamps"].values()) == {"receive time (stamps=receive)"}
 
 
 def test_unknown_topics_and_types_are_named(tmp_path: Path, capsys) -> None:
