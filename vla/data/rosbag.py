@@ -221,8 +221,12 @@ def _nothing_kept(index: Index, streams: list[Stream], plans: list[EpisodePlan],
     middle = statistics.median(offsets.values())
     odd = max(offsets, key=lambda topic: abs(offsets[topic] - middle))
     if not total.dropped:
+        asked = ", ".join(f"{p.asked[0]:.3f}-{p.asked[1]:.3f} s" for p in plans)
         spans = ", ".join(f"{s.topic} {_span(index, s)}" for s in streams)
-        return f"no frame kept: no episode has an instant at which every stream has a sample ({spans})"
+        return (
+            f"no frame kept: no episode ({asked}) has an instant at which every stream has a sample; "
+            f"the streams' stamps span (from the bag's start): {spans}"
+        )
     (reason, key), n = total.dropped.most_common(1)[0]
     return (
         f"no frame kept: all {total.dropped_frames} frames were dropped, {n} of them as {reason} {key}. "

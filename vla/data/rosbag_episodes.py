@@ -113,8 +113,9 @@ def align_episode(index, streams, start_s: float, end_s: float, fps: float, max_
             if start_s - max_age_s <= _seconds(index, stamp_ns) <= end_s:
                 aligner.push(stream.key, _seconds(index, stamp_ns), value)
     first, last = aligner.first_full_time(), aligner.last_time()
-    begin = max(start_s, first) if first is not None else start_s
-    end = min(end_s, last) if last is not None else end_s
+    if first is None:  # some stream has no sample in the range: no frame, and nothing to count as dropped
+        return EpisodePlan((start_s, end_s), start_s, end_s, 1 / fps, report=aligner.report)
+    begin, end = max(start_s, first), min(end_s, last)
     plan = EpisodePlan((start_s, end_s), begin, end, 1 / fps, report=aligner.report)
     for t, frame in aligner.frames(fps, begin, end):
         plan.times.append(t)

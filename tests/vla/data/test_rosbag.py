@@ -177,6 +177,8 @@ def test_unknown_topics_and_types_are_named(tmp_path: Path, capsys) -> None:
     assert "state.joints" in _fails(tmp_path, bag, capsys, "state.joints=[nope]")
     assert "Could not override 'nope'" in _fails(tmp_path, bag, capsys, "nope=1")
     assert "fps=7.5 must be a whole number" in _fails(tmp_path, bag, capsys, "fps=7.5")
+    message = _fails(tmp_path, bag, capsys, "episodes.ranges=[[20,30]]")  # the bag lasts 1 s
+    assert "no episode (20.000-30.000 s) has an instant" in message and "/joint_states 0.00" in message
 
 
 def test_an_unsupported_image_encoding_is_refused_by_name(tmp_path: Path, capsys) -> None:
