@@ -12,7 +12,7 @@ from policies.base import Policy
 from vla.apps.deploy import DEFAULT_RATE_HZ, control_rate
 from vla.bridge.chunks import ChunkQueue, should_request
 from vla.bridge.runner import RunnerConfig
-from vla.bridge.timing import Prefetch, derived_timeouts, prefetch_threshold
+from vla.bridge.timing import Prefetch, derived_timeouts, policy_timeout, prefetch_threshold
 from vla.checkpoint import DEFAULT_FPS, trained_fps
 from vla.config import CONF_DIR
 from vla.training.validate import ConfigError
@@ -40,6 +40,20 @@ def test_runner_config_derives_null_keys_and_keeps_overrides() -> None:
         RunnerConfig(obs_timeout_s=0)
     with pytest.raises(ValueError, match=r"n_action_steps=0"):
         RunnerConfig(n_action_steps=0)
+
+
+def test_a_derived_policy_timeout_follows_the_measured_latency_up_to_2_s() -> None:
+    assert policy_timeout(0.3, 0.01) == 0.3  # a fast policy: the rate's 3 periods
+    assert policy_timeout(0.3, 0.44) == pytest.approx(0.88)  # Diffusion DDIM 10 on one core: 2 x 0.44 s
+    assert policy_timeout(0.1, 5.0) == 2.0  # a watchdog that waits longer stops being one
+    prefetch = Prefetch(dt=0.1)
+    assert prefetch.timeout_latency_s is None  # nothing measured: the derived timeout stays as it is
+    prefetch.record(3.0)  # the warm-up call: the timeout follows it until a second call is measured
+    assert prefetch.timeout_latency_s == 3.0 and prefetch.latency_s == 0.1  # prefetch ignores it
+    prefetch.record(0.4)
+    assert prefetch.timeout_latency_s == prefetch.latency_s == 0.4
+    assert RunnerConfig(rate_hz=10).policy_timeout_derived
+    assert not RunnerConfig(rate_hz=10, policy_timeout_s=0.3).policy_timeout_derived  # kept as set
 
 
 @pytest.mark.parametrize(

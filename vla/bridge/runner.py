@@ -32,7 +32,7 @@ from vla.bridge.rt import set_realtime
 from vla.bridge.runner_config import RunnerConfig
 from vla.bridge.safety import SafetyLayer
 from vla.bridge.state_check import StateCheck
-from vla.bridge.timing import Prefetch
+from vla.bridge.timing import Prefetch, policy_timeout
 from vla.bridge.watchdog import Watchdog
 from vla.constants import OBS_STATE, TASK, image_key
 
@@ -142,6 +142,7 @@ class Runner:
                 chunk = np.asarray(self.policy.predict_action_chunk(obs), dtype=np.float64)  # (T, D)
                 self.inference_s.append(time.monotonic() - t0)
                 self.prefetch.record(self.inference_s[-1])
+                self._follow_latency()
         except Exception:
             log.exception("policy failed; holding until it produces again")
             self.counters["policy_errors"] += 1
@@ -151,6 +152,12 @@ class Runner:
                 self._result = (chunk, t_obs, gen)
             self._in_flight = False
         return True
+
+    def _follow_latency(self) -> None:
+        """A derived policy timeout follows the measured inference latency (vla/bridge/timing.py)."""
+        latency = self.prefetch.timeout_latency_s
+        if self.cfg.policy_timeout_derived and latency is not None:
+            self.watchdog.set_timeout("policy", policy_timeout(self.cfg.policy_timeout_s, latency))
 
     def _add_images(self, obs: dict[str, Any]) -> bool:
         """Adds the newest image of every camera; False if one is missing or older than image_max_age_s.
@@ -306,6 +313,7 @@ class Runner:
             jitter_ms=_percentiles(jitter),  # |control period - 1/rate_hz| (last 1000 ticks)
             inference_ms=_percentiles(np.array(list(self.inference_s)[-1000:]) * 1e3),  # request served
             prefetch_threshold=self.prefetch_threshold(),
+            policy_timeout_s=round(self.watchdog.timeouts["policy"], 3),  # follows the latency if derived
         )
         return safety
 

@@ -1,6 +1,6 @@
 """The deploy runner's configuration (`vla deploy` keys, conf/deploy.yaml); None = derived (timing.py)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vla.bridge.timing import derived_timeouts
 
@@ -25,6 +25,7 @@ class RunnerConfig:
     task: str = ""
     use_privileged_state: bool = False  # sim-only: pass /vla/sim/privileged_state to the policy
     rt_priority: int = 10  # SCHED_FIFO for the control loop and watchdog threads (0: off; best effort)
+    policy_timeout_derived: bool = field(init=False, default=False)  # then it follows the latency too
 
     def __post_init__(self) -> None:
         if not 1 <= self.rate_hz <= 1000:
@@ -33,6 +34,7 @@ class RunnerConfig:
             raise ValueError(f"prefetch_threshold={self.prefetch_threshold} must be >= 0 (or null: derived)")
         if self.n_action_steps is not None and self.n_action_steps < 1:
             raise ValueError(f"n_action_steps={self.n_action_steps} must be >= 1 (or null: the policy's own)")
+        self.policy_timeout_derived = self.policy_timeout_s is None
         for key, value in derived_timeouts(self.rate_hz).items():
             if getattr(self, key) is None:
                 setattr(self, key, value)

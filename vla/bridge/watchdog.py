@@ -51,6 +51,13 @@ class Watchdog:
         with self._lock:
             self._deadline[channel] = time.monotonic() + self.timeouts[channel]
 
+    def set_timeout(self, channel: str, seconds: float) -> None:
+        """A new timeout for the channel, used from its next feed on."""
+        if seconds <= 0:
+            raise ValueError(f"watchdog timeout for {channel} must be > 0, got {seconds}")
+        with self._lock:
+            self.timeouts[channel] = seconds
+
     def expect(self, channel: str, within_s: float) -> None:
         """Watch the channel, allowing a longer first wait (e.g. the first inference after arming)."""
         with self._lock:
