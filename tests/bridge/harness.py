@@ -34,6 +34,13 @@ def fresh_domain() -> int:
     raise RuntimeError("no free ROS domain id left")
 
 
+def default_sigint() -> None:
+    """For a child that a test sends SIGINT (Ctrl-C) to: a terminal's foreground job has SIGINT at its
+    default, but a test run started in the background by a script (`make test &`) ignores it, and a child
+    inherits an ignored signal across exec, so it would never see the test's SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Proc:
     """A child process with its output captured to a file (read it in assertion messages)."""
 
@@ -42,7 +49,12 @@ class Proc:
         self.log = log
         self._file = open(log, "w")
         self.p = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=env, stdout=self._file, stderr=subprocess.STDOUT
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=default_sigint,
         )
 
     def signal(self, sig: int) -> None:
