@@ -238,7 +238,8 @@ def _report(
         "rows": rows, "latency": rep.latency_stats(list(runner.inference_s)), "episodes": episodes,
         "bridge": {
             "rate_hz": c.rate_hz, "loop_timeout_s": c.loop_timeout_s, "obs_timeout_s": c.obs_timeout_s,
-            "policy_timeout_s": c.policy_timeout_s, "obs_max_age_s": c.obs_max_age_s,
+            "policy_timeout_s": runner.watchdog.timeouts["policy"], "obs_max_age_s": c.obs_max_age_s,
+            "policy_timeout_derived": c.policy_timeout_derived,
             "prefetch_threshold": c.prefetch_threshold, "prefetch_threshold_now": runner.prefetch_threshold(),
             "rt_priority": c.rt_priority, "cameras": list(c.cameras), "domain_id": runner.io.node.domain_id,
             "status": runner.status(),
@@ -270,10 +271,12 @@ def bridge_markdown(report: Mapping[str, Any]) -> str:
     b = report["bridge"]
     fixed = b["prefetch_threshold"]
     prefetch = f"derived (now {b['prefetch_threshold_now']})" if fixed is None else str(fixed)
+    derived = " (derived, now)" if b.get("policy_timeout_derived") else ""
+    policy_timeout = f"{b['policy_timeout_s']:.3f}{derived}"
     lines = [
         rep.markdown(report).replace("# Evaluation:", "# Evaluation through the bridge:", 1),
         f"Runner: {b['rate_hz']:g} Hz, timeouts loop / observation / policy {b['loop_timeout_s']:.3f} / "
-        f"{b['obs_timeout_s']:.3f} / {b['policy_timeout_s']:.3f} s, prefetch threshold {prefetch}, "
+        f"{b['obs_timeout_s']:.3f} / {policy_timeout} s, prefetch threshold {prefetch}, "
         f"rt_priority {b['rt_priority']}, cameras {b['cameras']}. Load average (1 min) at start / end: "
         f"{b['load_avg_1min'][0]:.2f} / {b['load_avg_1min'][1]:.2f}; wall time {b['wall_s']:.0f} s.",
         "",
