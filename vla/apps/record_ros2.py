@@ -64,9 +64,10 @@ def stream_specs(b: DictConfig, r: DictConfig) -> list[StreamSpec]:
         )
     elif r.action == "command":
         convert = command_positions(len(joints))
-        specs.append(
-            StreamSpec(ACTION, b.topics.command, dds.Float64MultiArray, deep["command"], convert, False)
+        spec = StreamSpec(
+            ACTION, b.topics.command, dds.Float64MultiArray, deep["command"], convert, False, False
         )
+        specs.append(spec)
     else:
         raise SystemExit(f"vla record: ros2.action={r.action!r}; use 'leader' (a leader arm) or 'command'")
     return specs
@@ -123,12 +124,18 @@ class Ros2Recorder:
         self._line_open = False  # a progress line is shown in place on the terminal
 
     def features(self) -> dict:
-        shapes = {s.spec.key: s.shape for s in self.streams.streams}
-        cams = {cam: shapes[image_key(cam)] for cam in self.r.cameras}
-        features = make_features(cams, shapes[OBS_STATE][0], shapes[ACTION][0])
-        features[OBS_STATE]["names"] = list(self.cfg.bridge.joint_names)
-        action_names = self.r.leader_joint_names if self.r.action == "leader" else None
-        features[ACTION]["names"] = list(action_names or self.cfg.bridge.joint_names)
+        """Dataset features: camera shapes from their first images, joint names from the config."""
+        cams = {
+            cam: s.shape
+            for cam in self.r.cameras
+            for s in self.streams.streams
+            if s.spec.key == image_key(cam)
+        }
+        joints = list(self.cfg.bridge.joint_names)
+        leader = self.r.leader_joint_names if self.r.action == "leader" else None
+        actions = list(leader or joints)
+        features = make_features(cams, len(joints), len(actions))
+        features[OBS_STATE]["names"], features[ACTION]["names"] = joints, actions
         return features
 
     def run(self, writer_args: dict) -> int:
@@ -189,6 +196,7 @@ class Ros2Recorder:
         for key, (stamp, value) in self.streams.latest.items():
             aligner.push(key, stamp, value)  # the newest sample before the start may serve the first frame
         self.episode = EpisodeInProgress(time.time(), self.fps, task, aligner)
+        self._last_progress = self.episode.start  # the first progress line after a period
         # every saved episode is committed at once, so the dataset's count is the next index
         print(f"episode {self.writer.num_episodes}: recording {task!r}", flush=True)
 

@@ -35,6 +35,9 @@ class StreamSpec:
     qos: dds.QosSpec
     convert: Callable[[Any], np.ndarray]  # message -> array; raises ValueError/KeyError on bad input
     has_header: bool = True
+    # waited for at start-up (an image's shape is only known from one); a controller's command topic is
+    # silent until someone moves the arm, so it is only watched while recording
+    needed_at_start: bool = True
 
     @property
     def ros_type(self) -> str:
@@ -185,14 +188,16 @@ class Streams:
         return out
 
     def wait_for_all(self, timeout_s: float, poll_s: float = 0.01) -> None:
-        """Until every stream has a usable sample; else SystemExit naming each silent topic and why."""
+        """Until every stream needed at start has a usable sample; else SystemExit naming each silent
+        topic and why."""
+        needed = [s for s in self.streams if s.spec.needed_at_start]
         start = time.time()
         while time.time() - start < timeout_s:
             self.poll()
-            if len(self.latest) == len(self.streams):
+            if all(s.spec.key in self.latest for s in needed):
                 return
             time.sleep(poll_s)
-        silent = [s.diagnosis(self.directory) for s in self.streams if s.spec.key not in self.latest]
+        silent = [s.diagnosis(self.directory) for s in needed if s.spec.key not in self.latest]
         raise SystemExit(
             f"vla record: nothing usable received in {timeout_s:g} s on domain {self.node.domain_id} from\n  "
             + "\n  ".join(silent)
