@@ -31,8 +31,8 @@ def _config(*overrides: str):
 
 @pytest.fixture
 def wire():
-    """(the recorder's node, the robot's node) on a fresh domain, and a writer factory that waits
-    until the recorder's reader matched (a sample written before discovery would be lost)."""
+    """The recorder's node, a writer factory on the robot's node that waits until the recorder's reader
+    matched (a sample written before discovery would be lost), and the robot's node; a fresh domain."""
     domain = harness.fresh_domain()
     recorder, robot = dds.Node(domain), dds.Node(domain)
 
@@ -43,7 +43,7 @@ def wire():
             time.sleep(0.01)
         return w
 
-    return recorder, writer
+    return recorder, writer, robot
 
 
 def _streams(node: dds.Node, *overrides: str) -> Streams:
@@ -66,10 +66,10 @@ def _image(encoding: str, stamp: float, h: int = 4, w: int = 6) -> dds.Image:
 
 
 def test_a_silent_topic_is_named_with_the_topics_published_instead(wire) -> None:
-    node, writer = wire
+    node, writer, robot = wire
     streams = _streams(node, "ros2.leader_topic=/leeder/joint_states")  # a typo
     js, img = writer("/joint_states", dds.JointState), writer("/front/image_raw", dds.Image)
-    writer("/leader/joint_states", dds.JointState)  # what the user meant: published, never read
+    robot.writer("/leader/joint_states", dds.JointState)  # what the user meant: published, never read
     js.write(dds.joint_state(time.time(), harness.JOINTS, np.zeros(6)))
     img.write(_image("rgb8", time.time()))
     with pytest.raises(SystemExit) as stop:
@@ -86,7 +86,7 @@ def test_a_silent_topic_is_named_with_the_topics_published_instead(wire) -> None
 
 
 def test_other_image_encodings_are_refused_counted_and_named(wire, caplog) -> None:
-    node, writer = wire
+    node, writer, _ = wire
     streams = _streams(node)
     img = writer("/front/image_raw", dds.Image, dds.QosSpec("best_effort", depth=1))
     (front,) = [s for s in streams.streams if s.spec.key == FRONT]
@@ -101,7 +101,7 @@ def test_other_image_encodings_are_refused_counted_and_named(wire, caplog) -> No
 
 
 def test_unknown_joint_names_are_named_with_the_joints_seen(wire) -> None:
-    node, writer = wire
+    node, writer, _ = wire
     streams = _streams(node)
     js = writer("/joint_states", dds.JointState)
     names = ["shoulder_pan", "shoulder_lift", "elbow", "wrist_flex", "wrist_roll", "gripper"]
@@ -117,7 +117,7 @@ def test_unknown_joint_names_are_named_with_the_joints_seen(wire) -> None:
 def test_a_clock_off_by_more_than_max_age_drops_frames_and_names_the_offset(wire, caplog, offset_s) -> None:
     """A robot clock 0.5 s behind: its samples are stale at every frame; 0.5 s ahead: refused (taken at
     a frame 0.5 s late otherwise). Either way no frame is kept and the warning names the offset."""
-    node, writer = wire
+    node, writer, _ = wire
     streams = _streams(node, "ros2.cameras=[]")
     js, leader = writer("/joint_states", dds.JointState), writer("/leader/joint_states", dds.JointState)
     aligner = Aligner(streams.keys, max_age_s=0.1)
@@ -142,7 +142,7 @@ def test_a_clock_off_by_more_than_max_age_drops_frames_and_names_the_offset(wire
 
 
 def test_control_commands_from_the_topic_and_single_keys_on_a_terminal(wire, monkeypatch, caplog) -> None:
-    node, writer = wire
+    node, writer, _ = wire
     master, slave = os.openpty()
     monkeypatch.setattr(sys, "stdin", os.fdopen(slave, "r"))
     controls = Controls(node, "/vla/record/control", dds.QosSpec(), keyboard=True)
@@ -162,7 +162,7 @@ def test_control_commands_from_the_topic_and_single_keys_on_a_terminal(wire, mon
 
 def test_commands_have_no_header_so_are_stamped_on_receipt_and_checked_for_size(wire) -> None:
     """ros2.action=command: the controller's Float64MultiArray as the action (no leader arm)."""
-    node, writer = wire
+    node, writer, _ = wire
     streams = _streams(node, "ros2.cameras=[]", "ros2.action=command")
     cmd = writer("/forward_position_controller/commands", dds.Float64MultiArray)
     before = time.time()
