@@ -161,12 +161,19 @@ class Stream:
         )
 
 
+def _reader(node: dds.Node, spec: StreamSpec) -> dds.Reader:
+    """Images through the reader that keeps their pixels as bytes (a 480x640 image: 0.1 ms instead of 40)."""
+    if spec.msg_type is dds.Image:
+        return node.image_reader(spec.topic, spec.qos)
+    return node.reader(spec.topic, spec.msg_type, spec.qos)
+
+
 class Streams:
     """All streams of a recording, read together; the newest sample of each is kept between episodes."""
 
     def __init__(self, node: dds.Node, specs: list[StreamSpec], max_age_s: float) -> None:
         self.node = node
-        self.streams = [Stream(s, node.reader(s.topic, s.msg_type, s.qos), max_age_s) for s in specs]
+        self.streams = [Stream(s, _reader(node, s), max_age_s) for s in specs]
         self.directory = dds.TopicDirectory(node)
         self.latest: dict[str, tuple[float, np.ndarray]] = {}
         self._silent_warned: set[str] = set()

@@ -267,6 +267,10 @@ class Node:
     def reader(self, ros_topic: str, msg_type: type[IdlStruct], qos: QosSpec = QosSpec()) -> "Reader":
         return Reader(DataReader(self.participant, self._topic(ros_topic, msg_type), qos.to_qos()))
 
+    def image_reader(self, ros_topic: str, qos: QosSpec = QosSpec()) -> "ImageReader":
+        """A sensor_msgs/Image reader whose messages carry their pixels as bytes (image_from_cdr)."""
+        return ImageReader(DataReader(self.participant, self._topic(ros_topic, Image), qos.to_qos()))
+
 
 class Reader:
     """Polled reader: take() returns every sample received since the last call, oldest first."""
@@ -284,6 +288,52 @@ class Reader:
     def matched(self) -> int:
         """Number of writers currently matched (discovery finished)."""
         return self._reader.get_subscription_matched_status().current_count
+
+
+class ImageReader(Reader):
+    """Reader of sensor_msgs/Image that decodes the bytes itself: cyclonedds' decoder turns the pixels
+    into a list of ints (measured: 8 ms to decode and 33 ms to convert a 480x640 image), too slow for
+    two cameras at 30 fps on a small PC; image_from_cdr slices them out as bytes."""
+
+    def take(self, max_samples: int = 256) -> list[Any]:
+        from cyclonedds._clayer import ddspy_take  # the serialised samples DataReader.take decodes
+        from cyclonedds.core import DDSException, InstanceState, SampleState, ViewState
+
+        mask = SampleState.Any | ViewState.Any | InstanceState.Any
+        taken = ddspy_take(self._reader._ref, mask, max_samples)
+        if isinstance(taken, int):
+            raise DDSException(taken, f"taking images from {self._reader!r}")
+        return [image_from_cdr(data) for data, info in taken if info.valid_data]
+
+
+def image_from_cdr(data: bytes) -> Image:
+    """sensor_msgs/Image from its XCDR1 bytes (with the encapsulation header), `data` as one bytes object.
+    Little-endian plain CDR is what ROS 2 sends; anything else goes to cyclonedds' own decoder."""
+    if data[:2] != b"\x00\x01":
+        return Image.deserialize(data)
+    body, pos = memoryview(data)[4:], 0  # CDR aligns each field to its size from the start of the body
+
+    def u32() -> int:
+        nonlocal pos
+        pos = (pos + 3) & ~3
+        pos += 4
+        return int.from_bytes(body[pos - 4 : pos], "little")
+
+    def string() -> str:
+        nonlocal pos
+        n = u32()  # length with the terminating NUL
+        pos += n
+        return bytes(body[pos - n : pos - 1]).decode()
+
+    sec = int.from_bytes(body[0:4], "little", signed=True)
+    pos = 4
+    stamp = Time(sec=sec, nanosec=u32())
+    header = Header(stamp=stamp, frame_id=string())
+    height, width, encoding = u32(), u32(), string()
+    is_bigendian = body[pos]
+    pos += 1
+    step, size = u32(), u32()
+    return Image(header, height, width, encoding, is_bigendian, step, bytes(body[pos : pos + size]))
 
 
 def _is_valid(sample: Any) -> bool:
