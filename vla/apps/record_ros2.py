@@ -90,6 +90,7 @@ class EpisodeInProgress:
             frame = self.aligner.sample(t)
             if frame is None:
                 self.dropped_ticks.append(self.next_tick)
+                self.aligner.forget_before(t - self.aligner.keep_s)  # kept frames do it in sample()
             else:
                 self.frames.append(frame)
             self.next_tick += 1
@@ -125,12 +126,8 @@ class Ros2Recorder:
 
     def features(self) -> dict:
         """Dataset features: camera shapes from their first images, joint names from the config."""
-        cams = {
-            cam: s.shape
-            for cam in self.r.cameras
-            for s in self.streams.streams
-            if s.spec.key == image_key(cam)
-        }
+        by_key = {s.spec.key: s for s in self.streams.streams}
+        cams = {cam: by_key[image_key(cam)].shape for cam in self.r.cameras}
         joints = list(self.cfg.bridge.joint_names)
         leader = self.r.leader_joint_names if self.r.action == "leader" else None
         actions = list(leader or joints)

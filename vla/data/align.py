@@ -115,6 +115,12 @@ class Aligner:
                 yield t, frame
             k += 1
 
+    def forget_before(self, t: float) -> None:
+        """Live use: sample() forgets what is older than keep_s on every kept frame; a recorder whose
+        frames keep being dropped (one camera dead, the others streaming) calls this so memory stays
+        bounded. Each stream's newest sample before t is kept."""
+        self._forget_before(t)
+
     def _forget_before(self, t: float) -> None:
         """Drops samples older than t, keeping each stream's newest one before t (it may still serve)."""
         for stream in self.streams:

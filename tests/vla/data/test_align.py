@@ -53,3 +53,15 @@ def test_bad_arguments_name_the_problem() -> None:
         Aligner(["s"], max_age_s=0)
     with pytest.raises(KeyError, match="unknown stream 'x'"):
         Aligner(["s"], max_age_s=1).push("x", 0.0, 0)
+
+
+def test_forget_before_bounds_a_live_buffer_while_frames_are_dropped() -> None:
+    a = Aligner(["state", "image"], max_age_s=0.1, keep_s=1.0)
+    for k in range(500):  # 5 s of state, no image at all: every frame is dropped
+        a.push("state", k / 100, k)
+        if k % 10 == 0:
+            assert a.sample(k / 100) is None
+            a.forget_before(k / 100 - a.keep_s)
+    assert a.latest("state", 3.8) is None  # forgotten: older than the last frame (4.9 s) - keep_s
+    assert a.latest("state", 4.0) == (4.0, 400)  # what is kept still serves
+    assert a.report.dropped == {("missing", "image"): 50}
