@@ -220,12 +220,18 @@ class Ros2Recorder:
         print(f"\r{line}" if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
         self._line_open = tty
 
+    def _end_line(self) -> None:
+        """Ends the progress line a terminal shows in place, before anything else is printed or logged."""
+        if self._line_open:
+            print(file=sys.stderr, flush=True)
+            self._line_open = False
+
     def _say(self, text: str) -> None:
-        """A line on stdout, after ending the progress line a terminal shows in place."""
-        print(("\n" if self._line_open else "") + text, flush=True)
-        self._line_open = False
+        self._end_line()
+        print(text, flush=True)
 
     def _save(self) -> None:
+        self._end_line()  # the writer logs its commit
         ep, self.episode = self.episode, None
         seconds = ep.next_tick / self.fps
         if not ep.frames:

@@ -51,12 +51,19 @@ class Controls:
 
 
 def keyboard_wanted(setting: str | bool) -> bool:
-    """ros2.keyboard: auto (when stdin is a terminal), true, false."""
-    if setting == "auto":
-        return sys.stdin.isatty()
+    """ros2.keyboard: auto (when stdin is a terminal this process has in the foreground), true, false."""
+    if setting == "auto":  # a background job touching the terminal would be stopped (SIGTTIN/SIGTTOU)
+        return sys.stdin.isatty() and _in_foreground()
     if setting is True and not sys.stdin.isatty():
         raise SystemExit("vla record: ros2.keyboard=true but stdin is not a terminal; use ros2.keyboard=auto")
     return bool(setting)
+
+
+def _in_foreground() -> bool:
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except OSError:  # a terminal that is not this process's controlling one
+        return False
 
 
 @contextlib.contextmanager
