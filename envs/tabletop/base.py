@@ -36,7 +36,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from envs.tabletop import clock, instructions, scene
+from envs.tabletop import clock, describe, instructions, scene
 from envs.tabletop.rendering import Cameras
 from envs.tabletop.scripted import make_expert
 
@@ -167,6 +167,11 @@ class TabletopEnv(gym.Env):
         state = {"task": self.task_name, "instruction": self.task_description, "objects": objects}
         state.update(self._task_state())
         return state
+
+    def describe_scene(self, camera: str = "front", size: int | None = None) -> dict[str, Any]:
+        """What `camera` sees at `size` px (default: the observations' size), from the exact state: objects
+        with colour names, pixel positions and visibility, the held cube (envs/tabletop/describe.py)."""
+        return describe.describe(self, self.cameras.renderer(size), camera)
 
     def expert_action(self) -> np.ndarray:
         """The scripted expert's action (6,) float32 for the current state."""

@@ -106,5 +106,8 @@ class MultiTaskEnv(gym.Env):
     def expert_action(self) -> np.ndarray:
         return self._current.expert_action()
 
+    def describe_scene(self, camera: str = "front", size: int | None = None) -> dict[str, Any]:
+        return self._current.describe_scene(camera, size)
+
     def joint_pos(self) -> np.ndarray:
         return self._current.joint_pos()

@@ -43,6 +43,10 @@ class Cameras:
             self._renderers[size] = renderer
         return self._renderers[size]
 
+    def renderer(self, size: int | None = None) -> mujoco.Renderer:
+        """The renderer of `size` px images (default: the observations' size), e.g. for segmentation."""
+        return self._renderer(size or self.size)
+
     def render_one(self, data: mujoco.MjData, camera: str, size: int | None = None) -> np.ndarray:
         renderer = self._renderer(size or self.size)
         renderer.update_scene(data, camera)
