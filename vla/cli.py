@@ -12,7 +12,7 @@ import sys
 # sub-command -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "record": ("vla.apps.record", "main", "record demonstrations into a LeRobotDataset (Hydra)"),
-    "dataset": ("vla.data.inspect", "main", "datasets: info, show, check, reencode, from-rosbag BAG OUT"),
+    "dataset": ("vla.data.inspect", "main", "datasets: info, show, check, reencode, from-rosbag BAG OUT, qa"),
     "train": ("vla.apps.train", "main", "train a policy by imitation (Hydra)"),
     "eval": ("vla.apps.eval", "main", "evaluate a checkpoint or registered policy in simulation (Hydra)"),
     "demo": ("vla.apps.demo", "main", "record, train, evaluate on the embedded default, end to end"),
@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     if name == "train" and any(a in DRY_RUN_FLAGS for a in argv):  # sizes the run, starts nothing
         module_name, func_name = "vla.apps.dry_run", "main"
         argv = [a for a in argv if a not in DRY_RUN_FLAGS]
+    if name == "dataset" and argv[1:2] == ["qa"]:  # resets envs: an app, while vla.data.inspect is a library
+        module_name, func_name = "vla.apps.scene_qa", "main"
     # Hydra reads sys.argv itself: present the sub-command as the program name.
     sys.argv = [f"vla {name}", *argv[1:]]
     try:

@@ -5,6 +5,7 @@ vla dataset show outputs/datasets/vla/PickCube-v0 --episode 3 --out outputs/show
 vla dataset check outputs/datasets/vla/PickCube-v0 [--job train|record|info]
 vla dataset reencode PATH          # videos rewritten with every frame a keyframe (h264), parquet kept
 vla dataset from-rosbag BAG OUT task="..." [key=value ...]   # a rosbag2 recording -> a dataset
+vla dataset qa PATH [--types count caption] [--frames-per-episode 4]   # scene QA (vla/apps/scene_qa.py)
 """
 
 import argparse
@@ -172,7 +173,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="vla dataset", description="Inspect a LeRobotDataset v3 folder.", epilog=_EPILOG
     )
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="{info,show,check,reencode,from-rosbag}"
+        dest="command", required=True, metavar="{info,show,check,reencode,from-rosbag,qa}"
     )
     text = "episodes, frames, fps, features, tasks and counts"
     p = sub.add_parser("info", help=text, description=f"Print a dataset's {text}.", epilog=_EPILOG)
@@ -199,7 +200,29 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="also files that are every-frame-keyframe h264 already"
     )
     _add_from_rosbag(sub)
+    text = "scene questions with exact answers from the simulator -> meta/vla_qa.parquet"
+    add_qa_arguments(
+        sub.add_parser("qa", help=text, description=text[0].upper() + text[1:] + ".", epilog=_EPILOG)
+    )
     return parser
+
+
+def add_qa_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `vla dataset qa`, whose body is an app (vla/apps/scene_qa.py: it resets envs)."""
+    from vla.data.qa import QA_TYPES
+
+    parser.add_argument(
+        "path", help="dataset folder recorded by `vla record` (holds meta/vla_episodes.jsonl)"
+    )
+    parser.add_argument(
+        "--types", nargs="+", choices=QA_TYPES, default=None, metavar="TYPE",
+        help=f"question types (default all): {', '.join(QA_TYPES)}",
+    )  # fmt: skip
+    parser.add_argument(
+        "--frames-per-episode", type=int, default=1, metavar="N",
+        help="frames asked about per episode: the first, then spread evenly to the last (default 1)",
+    )  # fmt: skip
+    parser.add_argument("--examples", type=int, default=8, help="example rows to print (default 8)")
 
 
 _ROSBAG_EPILOG = """\
@@ -305,6 +328,8 @@ def main(argv: list[str] | None = None) -> None:
                     print(path)
         elif args.command == "check":
             code = _check(args.path, args.job)
+        elif args.command == "qa":  # `vla dataset qa` runs vla.apps.scene_qa (vla/cli.py): it needs the envs
+            raise ValueError("run it as `vla dataset qa PATH`: the questions come from the simulator's envs")
         elif args.command == "from-rosbag":
             logging.basicConfig(level=logging.WARNING, format="%(message)s")
             _from_rosbag(args)
