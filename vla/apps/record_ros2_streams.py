@@ -25,6 +25,17 @@ OFFSET_WINDOW = 50  # polls over which a stream's clock offset is taken (median:
 MIN_OFFSETS = 10  # polls with a message before an offset is judged
 
 
+class FutureStampError(ValueError):
+    """A header stamp ahead of this PC's clock by more than max_age_s."""
+
+
+REFUSAL_REASONS = {
+    UnsupportedImageError: "encoding",
+    KeyError: "joint_names",
+    FutureStampError: "future_stamp",
+}
+
+
 @dataclass
 class StreamSpec:
     """One dataset key fed by one ROS topic."""
@@ -71,7 +82,7 @@ class Stream:
     refused: Counter = field(default_factory=Counter)  # reason -> messages
     last_refusal: str = ""
     last_usable_wall: float | None = None  # this PC's clock when the last usable sample was taken
-    offsets: deque = field(default_factory=lambda: deque(maxlen=OFFSET_WINDOW))  # receive - stamp (s)
+    offsets: deque = field(default_factory=lambda: deque(maxlen=OFFSET_WINDOW))  # now - newest stamp (s)
     shape: tuple | None = None  # of the first usable sample: later ones must match (a dataset feature)
     _warned: set = field(default_factory=set)
 
@@ -83,7 +94,8 @@ class Stream:
             stamp = dds.seconds_from_stamp(msg.header.stamp) if self.spec.has_header else now_wall
             newest = stamp if newest is None else max(newest, stamp)
             try:
-                value = self._check(self.spec.convert(msg), stamp, now_wall)
+                self._check_stamp(stamp, now_wall)
+                value = self._same_shape(self.spec.convert(msg))
             except (UnsupportedImageError, KeyError, ValueError) as err:
                 self._refuse(err)
                 continue
@@ -95,20 +107,20 @@ class Stream:
             self._warn_clock()
         return out
 
-    def _check(self, value: np.ndarray, stamp: float, now_wall: float) -> np.ndarray:
+    def _check_stamp(self, stamp: float, now_wall: float) -> None:
         if stamp > now_wall + self.max_age_s:
             # a frame at t takes samples stamped <= t: one from a clock running ahead would be taken
-            # late and silently misplaced, so it is refused (counted) like a stale one would be dropped
-            raise ValueError(f"stamped {stamp - now_wall:.3f} s in the future of this PC's clock")
+            # late and silently misplaced, so it is refused (counted) as a stale one is dropped
+            raise FutureStampError(f"stamped {stamp - now_wall:.3f} s in the future of this PC's clock")
+
+    def _same_shape(self, value: np.ndarray) -> np.ndarray:
         self.shape = value.shape if self.shape is None else self.shape
         if value.shape != self.shape:
             raise ValueError(f"shape {value.shape} differs from the first message's {self.shape}")
         return value
 
     def _refuse(self, err: Exception) -> None:
-        reason = {UnsupportedImageError: "encoding", KeyError: "joint_names"}.get(type(err), "invalid")
-        if "future" in str(err):
-            reason = "future_stamp"
+        reason = REFUSAL_REASONS.get(type(err), "invalid")
         self.refused[reason] += 1
         self.last_refusal = str(err).strip("'\"")
         if reason not in self._warned:
