@@ -41,8 +41,8 @@ test-slow: setup
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check vla envs policies tests benchmarks scripts
-	$(VENV)/bin/ruff format --check vla envs policies tests benchmarks scripts
+	$(VENV)/bin/ruff check vla envs policies hydra_plugins tests benchmarks scripts
+	$(VENV)/bin/ruff format --check vla envs policies hydra_plugins tests benchmarks scripts
 
 bench: bench-speed compare  # every figure: the speed benchmarks (~40 min), then the comparison (~1.5 h)
 

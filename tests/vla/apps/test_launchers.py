@@ -5,8 +5,10 @@ configs; vla train refuses FSDP before the first step. The joblib launcher and t
 test_sweep.py."""
 
 import dataclasses
+import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,7 @@ from hydra import compose, initialize_config_dir
 from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 from omegaconf import OmegaConf
 
+from hydra_plugins.vla_launchers.accelerate_jobs import AccelerateLaunch, LocalLauncher, SlurmLauncher
 from vla import checkpoint as ckpt
 from vla.apps import run_status
 from vla.config import CONF_DIR
@@ -35,16 +38,60 @@ def _launcher(name: str) -> dict:
     return OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
 
 
-@pytest.mark.parametrize(("name", "schema"), [("slurm", SlurmQueueConf), ("slurm_local", LocalQueueConf)])
-def test_submitit_presets_hold_only_their_launchers_keys(name: str, schema: type) -> None:
+@pytest.mark.parametrize(
+    ("name", "schema", "ours"),
+    [("slurm", SlurmQueueConf, SlurmLauncher), ("slurm_local", LocalQueueConf, LocalLauncher)],
+)
+def test_submitit_presets_hold_only_their_launchers_keys(name: str, schema: type, ours: type) -> None:
     """hydra-submitit-launcher passes every key to submitit (a typo would fail only at submission, on the
-    cluster): each preset's keys are fields of its launcher's config, its target the launcher's."""
+    cluster): each preset's keys are fields of its launcher's config plus our `accelerate:` group, its
+    target our subclass of that launcher (hydra_plugins/vla_launchers), which Hydra instantiates."""
     preset = _launcher(name)
     fields = {f.name for f in dataclasses.fields(schema)}
-    assert set(preset) <= fields, sorted(set(preset) - fields)
-    assert preset["_target_"] == schema._target_
+    assert set(preset) - {"accelerate"} <= fields, sorted(set(preset) - fields)
+    assert preset["_target_"] == f"{ours.__module__}.{ours.__name__}"
+    # by name: Hydra's plugin scan re-executes plugin modules, so class objects differ between imports
+    assert schema._target_ in {f"{c.__module__}.{c.__qualname__}" for c in ours.__mro__}
     assert preset["submitit_folder"].startswith("${hydra.sweep.dir}")  # logs inside the sweep
-    assert preset["tasks_per_node"] == 1 and preset["nodes"] == 1  # one process per job
+    assert preset["tasks_per_node"] == 1 and preset["nodes"] == 1  # accelerate starts a job's processes
+    assert set(preset["accelerate"]) == {"processes_per_node", "config_file", "args"}
+
+
+def test_a_job_of_several_processes_is_one_accelerate_launch_per_node() -> None:
+    """The command each node of a job runs: DDP flags (or the named conf/accelerate file), all processes
+    of the job, this node's rank, the first node as the rendezvous, the job's overrides into its dir."""
+    launch = AccelerateLaunch.from_config({"processes_per_node": 4}, {"nodes": 2})
+    cmd = launch.command(["train.lr=1e-3"], Path("/runs/0"), node=1, main_host="gpu7", port=20123)
+    flags = dict(itertools.pairwise(cmd))
+    assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and "--multi_gpu" in cmd
+    assert (
+        flags["--num_processes"] == "8" and flags["--num_machines"] == "2" and flags["--machine_rank"] == "1"
+    )
+    assert flags["--main_process_ip"] == "gpu7" and flags["--main_process_port"] == "20123"
+    assert cmd[-4:] == [
+        "vla.apps.train",
+        "train.lr=1e-3",
+        "hydra.run.dir='/runs/0'",
+        "hydra.output_subdir=null",
+    ]
+    assert launch.port("123_4") == launch.port("123_4")  # every node derives the same port
+    named = AccelerateLaunch.from_config({"processes_per_node": 2, "config_file": "ddp"}, {})
+    assert named.command([], Path("r"), 0, "h", 1)[3:5] == ["--config_file", str(ACCELERATE / "ddp.yaml")]
+    assert AccelerateLaunch.from_config({"processes_per_node": None}, {}).processes == 1  # no GPUs asked
+
+
+@pytest.mark.parametrize(
+    ("accelerate", "params", "message"),
+    [
+        ({"processes": 2}, {}, "unknown keys ['processes']"),
+        ({"processes_per_node": 0}, {}, "must be an integer >= 1"),
+        ({"processes_per_node": 2, "config_file": "fsdp"}, {}, "no such file"),
+        ({"processes_per_node": 2}, {"tasks_per_node": 2}, "keep hydra.launcher.tasks_per_node=1"),
+    ],
+)
+def test_bad_accelerate_settings_are_named_before_submission(accelerate, params, message) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        AccelerateLaunch.from_config(accelerate, params)
 
 
 @pytest.mark.parametrize("name", ["ddp", "multinode"])
@@ -132,3 +179,29 @@ def test_ddp_preset_trains_on_two_processes_and_resumes_on_one(tmp_path: Path, d
     assert "at step 2" in proc.stderr + proc.stdout
     state = resumed / ckpt.CHECKPOINTS / "step_000004" / "training_state" / "state.json"
     assert json.loads(state.read_text())["num_processes"] == 1
+
+
+@pytest.mark.slow
+def test_slurm_local_job_of_two_processes_runs_accelerate_inside_its_task(
+    tmp_path: Path, debug_dataset: Path
+) -> None:
+    """`hydra.launcher.accelerate.processes_per_node=2`: the submitit task runs a 2-process `accelerate
+    launch` (gloo on this CPU) of the job into the job's dir, where status, checkpoint and RNG states of
+    both ranks land as under any launcher."""
+    sweep = tmp_path / "sweep"
+    cmd = [
+        sys.executable, "-m", "vla.cli", "train", "-m", "hydra/launcher=slurm_local",
+        "hydra.launcher.accelerate.processes_per_node=2", "experiment=debug", "train.steps=2",
+        "train.eval_at_end=false", f"dataset.root={debug_dataset}", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = sweep / "0"
+    status = run_status.read_status(run)
+    assert status is not None and status["status"] == "done", status
+    state = run / ckpt.CHECKPOINTS / "step_000002" / "training_state"
+    assert (state / "rng_rank0.json").exists() and (state / "rng_rank1.json").exists()
+    assert json.loads((state / "state.json").read_text())["num_processes"] == 2
+    logs = [*(sweep / ".submitit").glob("*/*_log.*"), *run.glob("*.log")]  # submitit's, the job's own
+    task_logs = "".join(p.read_text() for p in logs)
+    assert "accelerate.commands.launch --multi_gpu" in task_logs and "--num_processes 2" in task_logs
