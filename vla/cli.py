@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "dataset": ("vla.data.inspect", "main", "datasets: info, show, check, reencode, from-rosbag BAG OUT, qa"),
     "train": ("vla.apps.train", "main", "train a policy by imitation (Hydra)"),
     "eval": ("vla.apps.eval", "main", "evaluate a checkpoint or registered policy in simulation (Hydra)"),
+    "ask": ("vla.apps.ask", "main", "ask a trained VLA a question about an image: prints the answer"),
     "demo": ("vla.apps.demo", "main", "record, train, evaluate on the embedded default, end to end"),
     "sweep": ("vla.apps.sweep_report", "main", "report a Hydra sweep: `report DIR` (report.md, .csv, plots)"),
     "export": ("vla.apps.export", "main", "a trained VLA as a folder; --merge folds LoRA into full weights"),

@@ -30,8 +30,9 @@ from policies.base import Observation, Policy
 from policies.vla.config import VLAConfig
 from vla.constants import ACTION, ACTION_IS_PAD, OBS_STATE, TASK, image_key
 from vla.data.normalize import Normalizer
-from vla.model import adapters
+from vla.model import adapters, qa
 from vla.model.backbone import load_backbone
+from vla.model.qa import ANSWER, QA_BATCH, QUESTION
 from vla.model.tokenizers import ActionTokenizer, make_action_tokenizer
 from vla.model.vla import VLAModel
 
@@ -163,7 +164,22 @@ class VLAPolicy(nn.Module, Policy):
         if ACTION_IS_PAD in batch:
             actions = _hold_last(actions, torch.as_tensor(batch[ACTION_IS_PAD], device=self.device))
         model_batch["action"] = self.normalizer.normalize(ACTION, actions)
-        return self.model.compute_loss(model_batch)
+        loss, metrics = self.model.compute_loss(model_batch)
+        if QA_BATCH not in batch:  # action-only training: exactly as before co-training existed
+            return loss, metrics
+        qa_loss, qa_metrics = self.compute_qa_loss(batch[QA_BATCH])
+        # each QA sample weighs as much as an action sample: the action loss keeps its weight (and its
+        # gradient the size it has in action-only training), the QA loss is added at n_qa / n_action
+        weight = len(batch[QA_BATCH][QUESTION]) / len(actions)
+        total = loss + weight * qa_loss
+        metrics = {**metrics, "action_loss": metrics["loss"], **qa_metrics, "loss": float(total.detach())}
+        return total, metrics
+
+    def compute_qa_loss(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Scene QA batch (image keys as the action batch, "question" and "answer" lists of str) ->
+        (language-model loss on the answer tokens, {"qa_loss", "qa_token_acc"}); vla/model/qa.py."""
+        images = self._images(batch)
+        return qa.qa_loss(self.model, images, list(batch[QUESTION]), list(batch[ANSWER]))
 
     # -- inference --------------------------------------------------------------------------------
     @torch.no_grad()
@@ -175,6 +191,20 @@ class VLAPolicy(nn.Module, Policy):
     def predict_action_chunk(self, obs: Observation) -> np.ndarray:
         """One observation -> (T, D) float32 actions in robot units."""
         return self.predict_batch(observation_to_batch(obs, self.cfg.cameras))[0]
+
+    @torch.no_grad()
+    def answer_batch(self, batch: Mapping[str, Any], max_new_tokens: int = 16) -> list[str]:
+        """Raw batch of images (B, 3, H, W) in [0, 1] per camera and "question" (list of str) -> the
+        greedy answers (KV-cached generation until eos, vla/model/qa.py)."""
+        questions = batch[QUESTION]
+        questions = [questions] if isinstance(questions, str) else list(questions)
+        return qa.generate_answers(self.model, self._images(batch), questions, max_new_tokens)
+
+    def answer(self, obs: Observation, question: str, max_new_tokens: int = 16) -> str:
+        """One observation (its (H, W, 3) uint8 camera images; no instruction or state needed) and a
+        question about the scene -> the answer, e.g. "red"."""
+        batch = observation_to_batch({**obs, TASK: question}, self.cfg.cameras)
+        return self.answer_batch({**batch, QUESTION: [question]}, max_new_tokens)[0]
 
     def select_action(self, obs: Observation) -> np.ndarray:
         if self.cfg.temporal_ensemble_coeff is None:
@@ -209,13 +239,19 @@ class VLAPolicy(nn.Module, Policy):
             missing.append(OBS_STATE)
         if missing:
             raise ValueError(f"batch lacks {missing}; the policy was built for cameras {self.cfg.cameras}")
-        images = [torch.as_tensor(batch[image_key(c)], device=self.device) for c in self.cfg.cameras]
+        images = self._images(batch)
         tasks = batch[TASK]
         out: dict[str, Any] = {"images": images, "task": [tasks] if isinstance(tasks, str) else list(tasks)}
         if OBS_STATE in batch:
             state = torch.as_tensor(batch[OBS_STATE], device=self.device, dtype=torch.float32)  # (B, D_s)
             out["state"] = self.normalizer.normalize(OBS_STATE, state)
         return out
+
+    def _images(self, batch: Mapping[str, Any]) -> list[torch.Tensor]:
+        missing = [image_key(c) for c in self.cfg.cameras if image_key(c) not in batch]
+        if missing:
+            raise ValueError(f"batch lacks {missing}; the policy was built for cameras {self.cfg.cameras}")
+        return [torch.as_tensor(batch[image_key(c)], device=self.device) for c in self.cfg.cameras]
 
 
 def observation_to_batch(obs: Observation, cameras: Iterable[str]) -> dict[str, Any]:

@@ -316,6 +316,20 @@ class Backbone(nn.Module):
             return self.rows.output_rows(ids)
         return self.hf.get_output_embeddings().weight[ids]
 
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> (..., V) logits of the full LM head over the backbone's own vocabulary: the VLA's
+        added tokens (actions, queries, state bins) and rows past the tokenizer (padded embedding
+        matrices) at -inf, so text is never written with them; the family's final soft-cap applied
+        (Gemma 2: tanh(x / 30) * 30), as its own generation does."""
+        logits = self.hf.get_output_embeddings()(hidden)
+        cap = getattr(self.hf.config.get_text_config(), "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        blocked = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
+        blocked[self.added_ids] = True
+        blocked[len(self.tokenizer) :] = True
+        return logits.masked_fill(blocked, float("-inf"))
+
     @torch.no_grad()
     def generate_baseline(
         self, input_ids: torch.Tensor, pixels: dict[str, torch.Tensor], allowed: torch.Tensor, num_tokens: int

@@ -27,6 +27,7 @@ from torch import nn
 
 from vla.model.backbone import Backbone
 from vla.model.config import VLAModelConfig
+from vla.model.decode import greedy_decode
 from vla.model.tokenizers.base import ActionTokenizer
 
 IGNORE = -100  # label of positions without a loss
@@ -43,6 +44,17 @@ def new_vocabulary(cfg: VLAModelConfig, act_tok: ActionTokenizer) -> list[str]:
     names = [f"<act_{i}>" for i in range(act_tok.vocab_size)] + ["<act_end>", "<act_start>"]
     names += [f"<aq_{i}>" for i in range(action_slots(act_tok))]
     return names + ([f"<state_{i}>" for i in range(cfg.state_bins)] if cfg.state_tokens else [])
+
+
+def left_padded(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists -> ids (B, W) left-padded so every row ends at W, attention_mask (B, W)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+        mask[i, width - len(r) :] = 1
+    return ids, mask
 
 
 class VLAModel(nn.Module):
@@ -67,17 +79,8 @@ class VLAModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """-> input_ids (B, P) left-padded so every prompt ends at P, attention_mask (B, P), pixel kwargs."""
         bb = self.backbone
-        prefix = bb.image_prefix_ids([tuple(img.shape[-2:]) for img in images])
-        if self.cfg.instruction_first:
-            texts = [bb.text_ids(t) + prefix for t in tasks]
-        else:
-            texts = [prefix + bb.text_ids(t) for t in tasks]
-        width = max(len(t) for t in texts)
-        ids = torch.full((len(texts), width), bb.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(texts), width), dtype=torch.long)
-        for i, t in enumerate(texts):
-            ids[i, width - len(t) :] = torch.tensor(t)
-            mask[i, width - len(t) :] = 1
+        texts = self.images_and_text(images, tasks)
+        ids, mask = left_padded(texts, bb.pad_id)
         device = self.action_ids.device
         # the family's end-of-prefix text (PaliGemma's "\n", after which it was pretrained to answer)
         end = torch.tensor([*bb.separator_ids, self.act_start_id], device=device).expand(len(texts), -1)
@@ -93,6 +96,14 @@ class VLAModel(nn.Module):
         input_ids = torch.cat([ids.to(device), tail_ids], dim=1)  # (B, P)
         attention_mask = torch.cat([mask.to(device), torch.ones_like(tail_ids)], dim=1)  # (B, P)
         return input_ids, attention_mask, bb.image_inputs(images)
+
+    def images_and_text(self, images: list[torch.Tensor], texts: list[str]) -> list[list[int]]:
+        """Token ids of each row's image part and text, in the prompt's order (cfg.instruction_first)."""
+        bb = self.backbone
+        prefix = bb.image_prefix_ids([tuple(img.shape[-2:]) for img in images])
+        if self.cfg.instruction_first:
+            return [bb.text_ids(t) + prefix for t in texts]
+        return [prefix + bb.text_ids(t) for t in texts]
 
     # -- training -----------------------------------------------------------------------------------
     def action_labels(self, actions: torch.Tensor) -> torch.Tensor:
@@ -178,28 +189,14 @@ class VLAModel(nn.Module):
     def _decode_ar(
         self, ids: torch.Tensor, mask: torch.Tensor, pixels: dict, lean: bool = True
     ) -> torch.Tensor:
-        """Greedy, one token per step through the KV cache; stops once every row has ended.
-        lean: continue with the exact lean step (vla/model/fast_decode.py) where the LM supports it."""
-        hidden, cache = self.backbone.hidden_states(ids, mask, pixels, use_cache=True)  # (B, P, H)
-        stepper = self.backbone.step_decoder(cache, mask, self.num_slots) if lean else None
-        out = []
-        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
-        for step in range(self.num_slots):
-            logits = self.action_logits(hidden[:, -1]) + self._allowed(step)  # (B, V + 1)
-            token = logits.argmax(-1)  # (B,)
-            out.append(token)
-            done |= token == self.end_index
-            if done.all() or step == self.num_slots - 1:
-                break
-            next_ids = self.action_ids[token][:, None]  # (B, 1)
-            if stepper is not None:
-                hidden = stepper.step(next_ids)  # (B, 1, H)
-            else:
-                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)  # (B, P + step + 1)
-                hidden, cache = self.backbone.hidden_states(
-                    next_ids, mask, past_key_values=cache, use_cache=True, prefix_len=0
-                )
-        return torch.stack(out, 1)  # (B, steps)
+        """Greedy, one token per step through the KV cache (vla/model/decode.py), constrained to action
+        tokens; stops once every row has ended. lean: the exact lean step where the LM supports it."""
+        return greedy_decode(
+            self.backbone, ids, mask, pixels, self.num_slots,
+            choose=lambda hidden, step: (self.action_logits(hidden) + self._allowed(step)).argmax(-1),
+            to_ids=lambda token: self.action_ids[token], ends=lambda token: token == self.end_index,
+            lean=lean,
+        )  # fmt: skip
 
     def _split_at_end(self, tokens: torch.Tensor) -> list[list[int]]:
         """(B, S) indices -> one list per row, cut before the first <act_end>."""
