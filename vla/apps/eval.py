@@ -148,6 +148,10 @@ def evaluate(
         "wall_s": time.perf_counter() - t0,
         "episodes": [{k: v for k, v in vars(e).items() if k != "frames"} for e in episodes],
     }  # fmt: skip
+    if eval_cfg.get("qa_dataset"):  # scene-question accuracy (vla/apps/eval_qa.py; imports torch: only then)
+        from vla.apps.eval_qa import qa_accuracy
+
+        report["qa"] = qa_accuracy(policy, eval_cfg)
     report["files"] = _write_files(report, episodes, Path(out_dir), fps, int(eval_cfg["video_size"]))
     return report
 
@@ -209,7 +213,7 @@ def _write_files(
 def success_metrics(report: Mapping[str, Any]) -> dict[str, float]:
     """What training logs after each evaluation: {"success/<split>": rate} of the task, or with several
     tasks their average, plus {"task_success/<task>/<split>": rate} per task (a prefix of its own keeps
-    plots/success.png to one line per split)."""
+    plots/success.png to one line per split), and {"qa_accuracy/<split>": accuracy} with eval.qa_dataset."""
     rows = report["rows"]
     tasks = {r["task"] for r in rows} - {rep.AVERAGE}
     pick = rep.AVERAGE if len(tasks) > 1 else next(iter(tasks))
@@ -218,6 +222,9 @@ def success_metrics(report: Mapping[str, Any]) -> dict[str, float]:
         metrics |= {
             f"task_success/{r['task']}/{r['split']}": r["success_rate"] for r in rows if r["task"] in tasks
         }
+    for r in (report.get("qa") or {}).get("rows", []):  # eval.qa_dataset: accuracy over all types per split
+        if r["type"] == rep.QA_ALL:
+            metrics[f"qa_accuracy/{r['split']}"] = r["accuracy"]
     return metrics
 
 

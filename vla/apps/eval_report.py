@@ -11,6 +11,7 @@ from vla.apps.eval_episodes import EpisodeResult
 
 Z95 = 1.959964  # two-sided 95% normal quantile
 AVERAGE = "average"  # the task column of the rows over all tasks of a split
+QA_ALL = "all"  # the type column of a split's pooled scene-question row (eval.qa_dataset)
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -78,6 +79,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"p95 {lat['p95_ms']:.1f} ms ({lat['calls']} calls).",
         ]
     lines += _metaworld_groups(report["rows"])
+    lines += _qa_table(report.get("qa"))
     seeds = report["seeds"]
     tasks = report.get("tasks") or []
     if len(tasks) > 1:
@@ -87,6 +89,23 @@ def markdown(report: dict[str, Any]) -> str:
         f"Seeds: episode i of each task and split uses seed {seeds['base']} + i (i < {seeds['n_episodes']}).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _qa_table(qa: dict[str, Any] | None) -> list[str]:
+    """eval.qa_dataset: scene-question accuracy per split and question type (vla/apps/eval_qa.py)."""
+    if not qa:
+        return []
+    lines = [
+        "", f"Scene questions on {qa['dataset']} (exact match after strip/lower):", "",
+        "| split | type | accuracy | 95% CI (Wilson) | questions |", "|---|---|---|---|---|",
+    ]  # fmt: skip
+    for r in qa["rows"]:
+        kind = f"**{r['type']}**" if r["type"] == QA_ALL else r["type"]
+        lines.append(
+            f"| {r['split']} | {kind} | {r['accuracy']:.0%} ({r['correct']}/{r['questions']}) "
+            f"| [{r['ci95_low']:.2f}, {r['ci95_high']:.2f}] | {r['questions']} |"
+        )
+    return lines
 
 
 def _metaworld_groups(rows: Sequence[dict[str, Any]]) -> list[str]:

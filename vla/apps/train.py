@@ -44,7 +44,7 @@ from vla.data.meta import read_info
 from vla.data.writer import lock_path
 from vla.logging_utils import RunLogger
 from vla.model import hub
-from vla.training import setup
+from vla.training import cotrain, setup
 from vla.training.loop import Trainer
 from vla.training.offline_eval import OfflineEvaluator, heldout_episodes
 from vla.training.validate import ConfigError, validate_train
@@ -74,10 +74,14 @@ def train(cfg: DictConfig) -> Path:
     evaluate = make_evaluator(cfg, run_dir, roots, heldout) if accelerator.is_main_process else None
     evaluator = run_status.Stopwatch(evaluate or (lambda *_: {})) if accelerator.is_main_process else None
     train_episodes = _train_episodes(roots, heldout)
+    loaders = setup.loader_factory(cfg, roots, train_episodes)
+    qa = cotrain.qa_batches(  # scene QA samples added to every step (train.cotrain.qa_fraction > 0)
+        cfg.train, roots, loaders, train_episodes, cfg.seed, accelerator.process_index
+    )
     trainer = Trainer(
         cfg=OmegaConf.to_container(cfg.train, resolve=True), accelerator=accelerator, policy=policy,
-        make_loader=setup.loader_factory(cfg, roots, train_episodes), run_dir=run_dir,
-        config_yaml=OmegaConf.to_yaml(config), logger=logger, evaluate=evaluator if evaluate else None,
+        make_loader=loaders, run_dir=run_dir, config_yaml=OmegaConf.to_yaml(config), logger=logger,
+        evaluate=evaluator if evaluate else None, qa_batches=qa,
     )  # fmt: skip
     if resume_from is not None:  # 5. optimiser, schedule, EMA, RNG, data position
         trainer.resume(resume_from)
@@ -182,6 +186,7 @@ def check_datasets(cfg: DictConfig, roots: list[Path]) -> None:
     logged), fits the env the policy will act in, and several share their features."""
     for root in roots:
         check_dataset(root, job="train")
+    cotrain.check_qa_files(roots, cotrain.fraction(cfg.train), cfg.policy.name)
     for root in roots if not no_sim(cfg) else []:
         check_dataset_fits(cfg, dataset_features(root), root)
     if len(roots) > 1:

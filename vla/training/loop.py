@@ -32,6 +32,7 @@ from accelerate.utils import DistributedType, broadcast, gather_object
 
 from vla import checkpoint as ckpt
 from vla.logging_utils import RunLogger, progress
+from vla.model.qa import QA_BATCH
 from vla.training.optim import EMA, make_optimizer, make_scheduler
 
 LoaderFactory = Callable[[int], Any]  # epoch -> an iterable of batches (a DataLoader), seeded by the epoch
@@ -60,6 +61,8 @@ class Trainer:
     config_yaml: str  # the resolved run config, stored in every checkpoint
     logger: RunLogger | None = None  # None on non-main processes
     evaluate: EvalFn | None = None
+    # co-training (vla/training/cotrain.py): step -> the QA samples added to that step's batch; None: none
+    qa_batches: Callable[[int], Mapping[str, Any]] | None = None
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0  # data position: batches of `epoch` already consumed
@@ -165,7 +168,7 @@ class Trainer:
         t0 = t_log = time.perf_counter()
         spent0, eval_s = self.elapsed_s, 0.0
         while self.step < stop:
-            metrics = self.train_step(next(batches))
+            metrics = self.train_step(self._with_qa(next(batches)))
             self.step += 1
             self.elapsed_s = spent0 + time.perf_counter() - t0 - eval_s
             bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
@@ -187,6 +190,13 @@ class Trainer:
                 log.info(self._budget_note(f"stopped at step {self.step} of {total}"))
                 break
         bar.close()
+
+    def _with_qa(self, batch: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The step's batch, plus its QA samples when co-training (drawn from the step number alone, so
+        a resumed run draws the same ones)."""
+        if self.qa_batches is None:
+            return batch
+        return {**batch, QA_BATCH: self.qa_batches(self.step)}
 
     def _out_of_time(self) -> bool:
         """Whether the time budget is spent; every process takes the main process's answer (DDP steps

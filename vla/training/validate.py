@@ -80,6 +80,11 @@ def validate_train(cfg: DictConfig) -> None:
     _check(
         cfg, t + "mixed_precision", lambda v: v in MIXED_PRECISION, f"must be one of {MIXED_PRECISION}", "no"
     )
+    if OmegaConf.select(cfg, t + "cotrain") is not None:  # scene-QA co-training (vla/training/cotrain.py)
+        _check(
+            cfg, t + "cotrain.qa_fraction", lambda v: _is_num(v) and 0 <= v < 1,
+            "must be in [0, 1): the share of each step's samples that are scene questions (0 = none)", "0.25",
+        )  # fmt: skip
     _check(cfg, t + "ema.decay", lambda v: _is_num(v) and 0 < v < 1, "must be in (0, 1)", "0.999")
     _check(cfg, t + "ema.start_step", lambda v: _is_int(v) and v >= 0, "must be an integer >= 0", "0")
     for key in ("log_every", "save_every"):
@@ -154,6 +159,14 @@ def validate_eval(cfg: DictConfig) -> None:
         "must be null (the policy's own) or an integer > 0", "1",
     )  # fmt: skip
     _check(cfg, e + "video_size", lambda v: _is_int(v) and 32 <= v <= 2048, "must be in [32, 2048]", "256")
+    if OmegaConf.select(cfg, e + "qa_max_rows") is not None:  # eval.qa_dataset (vla/apps/eval_qa.py)
+        _check(cfg, e + "qa_max_rows", lambda v: _is_int(v) and v > 0, "must be an integer > 0", "200")
+        _check(cfg, e + "qa_max_new_tokens", lambda v: _is_int(v) and v > 0, "must be an integer > 0", "16")
+        _check(
+            cfg, e + "qa_dataset", lambda v: v is None or (isinstance(v, str) and Path(v, "meta").is_dir()),
+            "must be null or a dataset folder (with a scene QA file: `vla dataset qa PATH`)",
+            "outputs/datasets/touch",
+        )  # fmt: skip
     if OmegaConf.select(cfg, e + "offline") is not None:  # env=none's held-out episodes
         o = e + "offline."
         _check(

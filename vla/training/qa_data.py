@@ -1,0 +1,86 @@
+"""Scene QA rows (meta/vla_qa.parquet, vla/data/qa_format.py) joined to a dataset's samples, and the images
+of those samples as a batch: what co-training (cotrain.py) and `vla eval`'s QA accuracy read.
+
+A QA row names its frame by (episode_index, frame_index); the sample of that frame in a torch dataset built
+by vla.data.dataset.make_dataset (one root or several, all episodes or some) is found from the data
+parquet files, so QA images come through exactly the pipeline the action samples do (same decoding,
+same [0, 1] floats per camera).
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from torch.utils.data import default_collate
+
+from vla.constants import OBS_IMAGES
+from vla.data import meta
+from vla.data.qa_format import read_qa
+from vla.data.stats import data_files
+
+FRAME_KEYS = ["episode_index", "frame_index"]
+
+
+def frame_positions(root: str | Path, episodes: Sequence[int] | None = None) -> pd.DataFrame:
+    """(episode_index, frame_index, position): position = the frame's sample index in a dataset of this
+    root (and these episodes), which orders frames by their global `index` as make_dataset does."""
+    tables = [meta.read_table(path, ["index", *FRAME_KEYS]).to_pandas() for path in data_files(Path(root))]
+    frames = pd.concat(tables).sort_values("index", kind="stable")
+    if episodes is not None:
+        frames = frames[frames["episode_index"].isin(list(episodes))]
+    frames = frames[FRAME_KEYS].reset_index(drop=True)
+    frames["position"] = np.arange(len(frames), dtype=np.int64)
+    return frames
+
+
+def qa_rows_with_samples(
+    roots: Sequence[str | Path],
+    sizes: Sequence[int],
+    episodes: Sequence[int] | None = None,
+    splits: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The QA rows of every root (splits: only these), with `sample`: the index of their frame in the
+    dataset of these roots (sizes: the samples each root contributes, dataset.sizes), and `root`."""
+    parts, offset = [], 0
+    for root, size in zip(roots, sizes, strict=True):
+        rows = read_qa(root)
+        if splits is not None:
+            rows = rows[rows["split"].isin(list(splits))]
+        parts.append(attach_samples(rows, root, size, episodes, offset))
+        offset += size
+    return pd.concat(parts, ignore_index=True)
+
+
+def attach_samples(
+    rows: pd.DataFrame, root: str | Path, size: int, episodes: Sequence[int] | None = None, offset: int = 0
+) -> pd.DataFrame:
+    """QA rows of `root` with `sample` (offset + the frame's index in a dataset of the root's `episodes`,
+    `size` samples) and `root`. Rows of episodes left out are dropped; a row naming a frame the dataset
+    does not have is an error (the QA file is older than the dataset)."""
+    stale = rows.merge(frame_positions(root), on=FRAME_KEYS, how="left")["position"].isna().to_numpy()
+    if stale.any():
+        bad = rows[stale].iloc[0]
+        raise ValueError(
+            f"{root}/meta/vla_qa.parquet names frame {int(bad.frame_index)} of episode "
+            f"{int(bad.episode_index)}, which the dataset lacks: regenerate it with `vla dataset qa {root}`"
+        )
+    here = frame_positions(root, episodes)
+    if len(here) != size:
+        raise ValueError(f"{root}: {len(here)} frames in its data files, the dataset has {size} samples")
+    rows = rows.merge(here, on=FRAME_KEYS, how="inner")
+    rows["sample"] = rows.pop("position") + offset
+    rows["root"] = str(root)
+    return rows
+
+
+def images_of(dataset: Any, samples: Sequence[int]) -> dict[str, Any]:
+    """The camera images of these samples of a make_dataset dataset: {image key: (B, 3, H, W) float in
+    [0, 1]}, as its DataLoader batches them."""
+    samples = [int(i) for i in samples]
+    if hasattr(dataset, "__getitems__"):  # InMemoryDataset: one tensor-indexed batch
+        batch = dataset.__getitems__(samples)
+    else:
+        batch = default_collate([dataset[i] for i in samples])
+    return {k: v for k, v in batch.items() if k.startswith(OBS_IMAGES + ".")}
