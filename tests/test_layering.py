@@ -18,9 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 LIBRARY_PACKAGES = ("vla.data", "vla.model", "vla.training", "vla.bridge")
 LIBRARY_MODULES = ("vla", "vla.checkpoint", "vla.config", "vla.constants", "vla.logging_utils", "vla.runtime")
 APPS, BRIDGE, CLI = "vla.apps", "vla.bridge", "vla.cli"
-# ROS message -> array rules (numpy only, no wire): one set for the bridge, recording over ROS 2 and
-# `vla dataset from-rosbag` (vla/data/rosbag.py), so the data library may use this bridge module alone.
-SHARED_BRIDGE = ("vla.bridge.convert",)
 
 
 def _name(path: Path) -> str:
@@ -76,10 +73,8 @@ def test_libraries_import_no_app_env_policy_or_bridge() -> None:
     """The bridge (ROS 2 wire, safety layer, runner) is a library too: it takes a policy, imports none."""
     bridge = [m for m in _libraries() if _within(m, BRIDGE)]
     others = [m for m in _libraries() if not _within(m, BRIDGE)]
-    found = _violations(others, APPS, BRIDGE, "envs", "policies")
-    assert not [v for v in found if v.rpartition(" imports ")[2] not in SHARED_BRIDGE]
+    assert not _violations(others, APPS, BRIDGE, "envs", "policies")
     assert not _violations(bridge, APPS, "envs", "policies")
-    assert not _violations(list(SHARED_BRIDGE), "vla", "envs", "policies")  # shared: it stays a leaf
 
 
 def test_policies_import_no_app_no_env_and_no_bridge() -> None:

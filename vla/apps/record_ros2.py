@@ -26,9 +26,9 @@ from omegaconf import DictConfig
 from vla.apps.record_ros2_control import KEY_HELP, Controls, keyboard_wanted, single_keys
 from vla.apps.record_ros2_streams import Streams, StreamSpec, command_positions, joint_positions
 from vla.bridge import dds
-from vla.bridge.convert import image_to_rgb
 from vla.constants import ACTION, OBS_STATE, image_key
 from vla.data.align import Aligner
+from vla.data.ros_messages import image_to_rgb
 from vla.data.writer import Episode, EpisodeWriter, make_features
 
 log = logging.getLogger(__name__)

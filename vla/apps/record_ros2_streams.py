@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from vla.bridge import dds
-from vla.bridge.convert import UnsupportedImageError, positions_by_name
+from vla.data.ros_messages import UnsupportedImageError, positions_by_name
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from vla.bridge import dds
-from vla.bridge.convert import UnsupportedImageError, image_to_rgb
+from vla.data.ros_messages import UnsupportedImageError, image_to_rgb
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """`vla dataset from-rosbag`: a rosbag2 recording -> a LeRobotDataset v3, by the alignment rule of
-vla/data/align.py and the message conversions of vla/bridge/convert.py (the ones live recording uses).
+vla/data/align.py and the message conversions of vla/data/ros_messages.py (the ones live recording uses).
 
 Two passes over the bag, so that memory holds one episode's images, not the bag's:
 1. index: every message of the mapped topics is read once; joint positions are kept, images only
@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from vla.bridge.convert import SUPPORTED_ENCODINGS, image_to_rgb, positions_by_name
 from vla.config import CONF_DIR
 from vla.constants import ACTION, OBS_STATE, image_key
 from vla.data.align import AlignReport
 from vla.data.bag import Bag, BagError
+from vla.data.ros_messages import SUPPORTED_ENCODINGS, image_to_rgb, positions_by_name
 from vla.data.rosbag_episodes import EpisodePlan, align_episode, clock_notes, episode_ranges, marker_of
 from vla.data.writer import Episode, EpisodeWriter, make_features
 

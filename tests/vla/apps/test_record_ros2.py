@@ -22,9 +22,9 @@ import pytest
 
 from tests.bridge import harness
 from vla.bridge import dds
-from vla.bridge.convert import image_to_rgb
 from vla.data import meta
 from vla.data.checks import check_dataset
+from vla.data.ros_messages import image_to_rgb
 
 pytestmark = pytest.mark.filterwarnings("ignore:Cannot enable progress bars")
 

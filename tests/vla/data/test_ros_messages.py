@@ -1,11 +1,11 @@
-"""ROS message -> array rules (vla/bridge/convert.py), on our messages and on rosbags' classes."""
+"""ROS message -> array rules (vla/data/ros_messages.py), on our messages and on rosbags' classes."""
 
 import numpy as np
 import pytest
 from rosbags.typesys import Stores, get_typestore
 
 from vla.bridge import dds
-from vla.bridge.convert import UnsupportedImageError, image_to_rgb, positions_by_name
+from vla.data.ros_messages import UnsupportedImageError, image_to_rgb, positions_by_name
 
 TS = get_typestore(Stores.ROS2_HUMBLE)
 
