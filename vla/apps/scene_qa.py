@@ -173,6 +173,10 @@ def summary(rows: pd.DataFrame, types: list[str], examples: int) -> str:
             line += f"   none: {_WHY_NONE.get(qa_type, 'no frame where the answer is unambiguous')}"
         lines.append(line)
     lines.append(f"{'total':<{width}} {counts_of(rows, 'train'):>7} {counts_of(rows, 'heldout'):>7}")
+    if frames_first_only(rows) and "holding" in types:
+        lines.append(
+            "note: at first frames the gripper holds nothing; --frames-per-episode 4 asks later ones too"
+        )
     shown = rows.drop_duplicates("type").head(examples)
     if len(shown):
         lines.append("examples")
@@ -181,6 +185,10 @@ def summary(rows: pd.DataFrame, types: list[str], examples: int) -> str:
         for r in shown.itertuples()
     ]
     return "\n".join(lines)
+
+
+def frames_first_only(rows: pd.DataFrame) -> bool:
+    return bool((rows["frame_index"] == 0).all())
 
 
 def counts_of(rows: pd.DataFrame, split: str) -> int:

@@ -16,6 +16,7 @@ phrasing is drawn from a generator seeded by (episode, frame, type): regeneratin
 """
 
 import itertools
+import re
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -170,10 +171,11 @@ def _nearest_to(scene: dict[str, Any], rng: np.random.Generator) -> list[Instanc
 
 
 def _referent(scene: dict[str, Any], rng: np.random.Generator) -> list[Instance]:
-    """The episode's instruction with the target cube named by its place instead of its colour."""
+    """The episode's instruction with the target cube named by its place instead of its colour. Not for
+    instructions that already say left or right (SlideCube's directions are the robot's, not the image's)."""
     target = next((c for c in scene["cubes"] if c["name"] == scene.get("object")), None)
     side = next((s for s, c in sides(scene).items() if c is target), None)
-    if target is None or side is None:
+    if target is None or side is None or re.search(r"\b(left|right)\b", scene["instruction"]):
         return []
     command = scene["instruction"]
     for noun in ("cube", "block"):

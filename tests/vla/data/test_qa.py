@@ -73,6 +73,8 @@ def test_ambiguous_places_are_not_asked_about() -> None:
         assert not ("blue" in r.question and "green" in r.question)
     s = scene(close, object="cube1", instruction="pick up the blue cube")
     assert answers(s, "referent") == []
+    s = scene(THREE, instruction="push the red cube to the left")  # the robot's left, not the image's
+    assert answers(s, "referent") == []
 
 
 def test_a_hidden_cube_leaves_only_the_gripper_question() -> None:
