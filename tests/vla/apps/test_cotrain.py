@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from tests.vla.apps.conftest import compose_train
+from vla import checkpoint as ckpt
 from vla.apps import ask
 from vla.apps.train import train
 from vla.data.dataset import make_dataset
@@ -76,6 +79,22 @@ def test_cotraining_logs_both_losses_and_evaluates_qa_accuracy(cotrained: Path) 
     assert "| task | split | success |" in markdown
     evals = [r for r in read_metrics(cotrained) if r["split"] == "eval"]
     assert {"qa_accuracy/train", "qa_accuracy/heldout", "success/train"} <= evals[0].keys()
+
+
+def test_resume_draws_the_same_qa_samples(cotrained: Path, qa_dataset: Path, tmp_path: Path) -> None:
+    """4 co-trained steps straight == 2 steps + resume + 2 steps: same weights, same losses."""
+    half = cotrained / ckpt.CHECKPOINTS / "step_000002"
+    resumed = tmp_path / "resumed"
+    cotrain = "train.cotrain.qa_fraction=0.5"  # train() from Python inherits nothing: give the run's setting
+    train(
+        compose_train(*QUICK, cotrain, f"dataset.root={qa_dataset}", f"run_dir={resumed}", f"resume={half}")
+    )
+    weights = [
+        load_file(str(run / ckpt.CHECKPOINTS / "step_000004" / "pretrained" / "model.safetensors"))
+        for run in (cotrained, resumed)
+    ]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert _losses(resumed) == _losses(cotrained)[2:]
 
 
 def test_vla_ask_answers_with_a_cotrained_run(
