@@ -73,3 +73,26 @@ def test_cached_answers_equal_uncached_greedy(family_policy: VLAPolicy) -> None:
             out.append(token)
             seq, msk = torch.cat([seq, token[:, None]], 1), torch.cat([msk, torch.ones_like(msk[:, :1])], 1)
     assert torch.equal(cached, torch.stack(out, 1))
+
+
+def test_lora_adapters_learn_answers_and_their_checkpoint_answers_the_same(stats, tmp_path) -> None:
+    """LoRA over a frozen LM (adapter checkpoints hold the trainable tensors only): the QA loss trains the
+    adapters through the frozen LM head, and the reloaded adapter checkpoint answers the same."""
+    from tests.vla.model.test_adapters import lora_backbone
+
+    torch.manual_seed(0)
+    path = save_tiny_family("smolvlm", tmp_path / "base")
+    cfg = {"backbone": lora_backbone("smolvlm", path), "chunk_size": 4, "n_action_steps": 4}
+    policy = VLAPolicy.from_config(cfg, stats, CAMERAS, STATE_DIM, ACTION_DIM)
+    batch = {f"observation.images.{c}": x for c, x in zip(CAMERAS, _images(2), strict=True)}
+    batch |= {qa.QUESTION: QUESTIONS, qa.ANSWER: ["red", "3"]}
+    opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(30):
+        loss, _ = policy.compute_qa_loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert policy.eval().answer_batch(batch) == ["red", "3"]
+    policy.save_pretrained(tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "adapter.safetensors").exists()
+    assert VLAPolicy.from_pretrained(tmp_path / "ckpt").answer_batch(batch) == ["red", "3"]
