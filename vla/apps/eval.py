@@ -128,6 +128,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """Runs every task's and split's seeded episodes, writes the report files, returns the report dict."""
     tasks = eval_tasks(env_cfg, eval_cfg)
+    if eval_cfg.get("qa_dataset") and not hasattr(policy, "answer_batch"):  # before any episode runs
+        raise ConfigError(
+            f"eval.qa_dataset={eval_cfg['qa_dataset']}: {label} writes no text; only a VLA answers"
+        )
     seeds = [int(eval_cfg["seed_base"]) + i for i in range(int(eval_cfg["n_episodes"]))]
     episodes: list[EpisodeResult] = []
     latencies: list[float] = []

@@ -186,7 +186,7 @@ def check_datasets(cfg: DictConfig, roots: list[Path]) -> None:
     logged), fits the env the policy will act in, and several share their features."""
     for root in roots:
         check_dataset(root, job="train")
-    cotrain.check_qa_files(roots, cotrain.fraction(cfg.train), cfg.policy.name)
+    cotrain.check_qa_files(roots, cotrain.fraction(cfg.train), cfg.policy.name, cfg.eval.get("qa_dataset"))
     for root in roots if not no_sim(cfg) else []:
         check_dataset_fits(cfg, dataset_features(root), root)
     if len(roots) > 1:

@@ -37,8 +37,15 @@ def qa_count(batch_size: int, fraction: float) -> int:
     return max(1, round(batch_size * fraction / (1 - fraction)))
 
 
-def check_qa_files(roots: Sequence[Path], fraction: float, policy_name: str) -> None:
-    """qa_fraction > 0 needs the VLA policy and a QA file beside every training dataset."""
+def check_qa_files(
+    roots: Sequence[Path], fraction: float, policy_name: str, qa_eval: str | None = None
+) -> None:
+    """qa_fraction > 0 needs the VLA policy and a QA file beside every training dataset; eval.qa_dataset
+    (qa_eval) the VLA policy: checked before any work, not at the first evaluation."""
+    if qa_eval and policy_name != "vla":
+        raise ConfigError(
+            f"eval.qa_dataset={qa_eval}: policy={policy_name} writes no text; only policy=vla answers"
+        )
     if fraction == 0:
         return
     if policy_name != "vla":

@@ -157,3 +157,21 @@ def test_bad_qa_fraction_is_rejected(value: str, qa_dataset: Path, tmp_path: Pat
     )
     with pytest.raises(ConfigError, match=r"train.cotrain.qa_fraction=.*must be in \[0, 1\)"):
         train(cfg)
+
+
+def test_qa_accuracy_needs_a_policy_that_writes_text(qa_dataset: Path, tmp_path: Path) -> None:
+    """A policy without text cannot answer: refused before any episode runs (eval), any step (train)."""
+    from vla.apps.eval import evaluate
+
+    eval_cfg = {"qa_dataset": str(qa_dataset), "n_episodes": 1, "seed_base": 0, "splits": ["train"]}
+    with pytest.raises(ConfigError, match="expert writes no text"):
+        evaluate(None, "expert", {"id": "vla/TouchCube-v0", "kwargs": {}}, eval_cfg, tmp_path)
+    cfg = compose_train(
+        *QUICK,
+        "policy=act",
+        f"dataset.root={qa_dataset}",
+        f"eval.qa_dataset={qa_dataset}",
+        f"run_dir={tmp_path}",
+    )
+    with pytest.raises(ConfigError, match="policy=act writes no text"):
+        train(cfg)
