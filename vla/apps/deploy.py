@@ -96,7 +96,10 @@ def policy_fps(cfg: DictConfig, policy: Policy) -> int | None:
 def control_rate(cfg: DictConfig, policy: Policy) -> float:
     """cfg.rate_hz when set, else the policy's training rate, else DEFAULT_RATE_HZ. A rate_hz other than
     the training rate is refused unless cfg.resample (chunks then resampled: vla/bridge/resample.py)."""
-    fps = policy_fps(cfg, policy)
+    return _rate_for(cfg, policy_fps(cfg, policy))
+
+
+def _rate_for(cfg: DictConfig, fps: int | None) -> float:
     if cfg.rate_hz is None:
         return float(fps or DEFAULT_RATE_HZ)
     if fps is not None and abs(float(cfg.rate_hz) - fps) > 1e-6 and not cfg.get("resample", False):
@@ -108,21 +111,15 @@ def control_rate(cfg: DictConfig, policy: Policy) -> float:
     return float(cfg.rate_hz)
 
 
-def on_control_clock(cfg: DictConfig, policy: Policy, rate: float) -> Policy:
-    """The policy as the runner at `rate` Hz sees it: resampled from its training rate when that differs."""
-    fps = policy_fps(cfg, policy)
-    if fps is None or abs(rate - fps) <= 1e-6:
-        return policy
-    log.info("resample=true: %d Hz chunks are interpolated onto the %g Hz control clock", fps, rate)
-    return ResampledPolicy(policy, fps, rate)
-
-
 def build_runner(cfg: DictConfig, policy: Policy | None = None) -> Runner:
     """The runner described by a deploy config; `policy` overrides cfg.policy (tests pass any Policy)."""
     b = cfg.bridge
     policy = policy if policy is not None else build_policy(cfg)
-    rate = control_rate(cfg, policy)
-    policy = on_control_clock(cfg, policy, rate)
+    fps = policy_fps(cfg, policy)  # read once: it may load the checkpoint's config and warn
+    rate = _rate_for(cfg, fps)
+    if fps is not None and abs(rate - fps) > 1e-6:  # resample=true: chunks onto the control clock
+        log.info("resample=true: %d Hz chunks are interpolated onto the %g Hz control clock", fps, rate)
+        policy = ResampledPolicy(policy, fps, rate)
     rcfg = RunnerConfig(rate_hz=rate, cameras=tuple(cfg.cameras), **{k: cfg[k] for k in _RUNNER_KEYS})
     dt = 1.0 / rcfg.rate_hz
     safety_kwargs = OmegaConf.to_container(b.safety, resolve=True)
