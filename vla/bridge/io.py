@@ -37,7 +37,7 @@ class BridgeIO:
         q_state, q_cmd, q_img = (dds.QosSpec(**b.qos[k]) for k in ("state", "command", "image"))
         t = b.topics
         self._js = self.node.reader(t.joint_states, dds.JointState, q_state)
-        self._img = {cam: self.node.reader(t.images[cam], dds.Image, q_img) for cam in cameras}
+        self._img = {cam: self.node.image_reader(t.images[cam], q_img) for cam in cameras}  # fast decode
         self._instr = self.node.reader(t.instruction, dds.String, q_state)
         self._estop = self.node.reader(t.estop, dds.Bool, q_cmd)
         self._priv = self.node.reader(t.privileged_state, dds.String, q_state) if privileged else None

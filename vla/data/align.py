@@ -85,7 +85,7 @@ class Aligner:
                 return None
             frame[stream] = hit[1]
         self.report.frames += 1
-        self._forget_before(t - self.keep_s)
+        self.forget_before(t - self.keep_s)
         return frame
 
     def first_full_time(self) -> float | None:
@@ -116,13 +116,9 @@ class Aligner:
             k += 1
 
     def forget_before(self, t: float) -> None:
-        """Live use: sample() forgets what is older than keep_s on every kept frame; a recorder whose
-        frames keep being dropped (one camera dead, the others streaming) calls this so memory stays
-        bounded. Each stream's newest sample before t is kept."""
-        self._forget_before(t)
-
-    def _forget_before(self, t: float) -> None:
-        """Drops samples older than t, keeping each stream's newest one before t (it may still serve)."""
+        """Drops samples older than t, keeping each stream's newest one before t (it may still serve).
+        sample() calls it (t - keep_s) on every kept frame; a live recorder whose frames keep being
+        dropped (one camera dead, the others streaming) calls it too, so memory stays bounded."""
         for stream in self.streams:
             stamps = self._stamps[stream]
             i = bisect.bisect_left(stamps, t) - 1  # keep stamps[i], the newest before t
