@@ -7,6 +7,7 @@ parquet files, so QA images come through exactly the pipeline the action samples
 same [0, 1] floats per camera).
 """
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from vla.data.qa_format import read_qa
 from vla.data.stats import data_files
 
 FRAME_KEYS = ["episode_index", "frame_index"]
+log = logging.getLogger(__name__)
 
 
 def frame_positions(root: str | Path, episodes: Sequence[int] | None = None) -> pd.DataFrame:
@@ -46,6 +48,7 @@ def qa_rows_with_samples(
     parts, offset = [], 0
     for root, size in zip(roots, sizes, strict=True):
         rows = read_qa(root)
+        warn_uncovered_episodes(rows, root, episodes)
         if splits is not None:
             rows = rows[rows["split"].isin(list(splits))]
         parts.append(attach_samples(rows, root, size, episodes, offset))
@@ -73,6 +76,29 @@ def attach_samples(
     rows["sample"] = rows.pop("position") + offset
     rows["root"] = str(root)
     return rows
+
+
+def warn_uncovered_episodes(
+    rows: pd.DataFrame, root: str | Path, episodes: Sequence[int] | None
+) -> list[int]:
+    """Episodes of the dataset (these `episodes`) without a QA row: recorded after `vla dataset qa` ran
+    (`vla record` appends; the QA file is derived data and is not rebuilt then). Their frames still train
+    actions; only their questions are missing. Logs a warning naming them and the fix; returns them."""
+    have = set(frame_positions(root)["episode_index"].unique().tolist())
+    wanted = have if episodes is None else have & {int(e) for e in episodes}
+    missing = sorted(wanted - set(rows["episode_index"].unique().tolist()))
+    if missing:
+        shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+        log.warning(
+            "%s/meta/vla_qa.parquet has no questions for %d of %d episodes (%s): co-training asks only "
+            "about the others; regenerate it with `vla dataset qa %s`",
+            root,
+            len(missing),
+            len(wanted),
+            shown,
+            root,
+        )
+    return missing
 
 
 def images_of(dataset: Any, samples: Sequence[int]) -> dict[str, Any]:

@@ -131,6 +131,24 @@ def test_held_out_episodes_are_left_out_of_qa(qa_dataset: Path) -> None:
     assert source.rows["sample"].max() < len(dataset)
 
 
+def test_episodes_appended_after_the_qa_file_are_named_with_the_fix(
+    debug_dataset: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`vla record` appended episode 1 after `vla dataset qa` ran: its frames train actions, it has no
+    questions, and the warning names it and the command that regenerates the file."""
+    root = Path(shutil.copytree(debug_dataset, tmp_path / "appended"))
+    write_qa(root, qa_rows(episodes=1))
+    dataset = make_dataset(root, chunk_size=10)
+    with caplog.at_level("WARNING", logger="vla.training.qa_data"):
+        source = QABatches(dataset, [root], None, size=2, seed=0)
+    assert set(source.rows["episode_index"]) == {0}
+    assert "no questions for 1 of 2 episodes (1)" in caplog.text and f"vla dataset qa {root}" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="vla.training.qa_data"):
+        QABatches(make_dataset(root, chunk_size=10, episodes=[0]), [root], [0], size=2, seed=0)
+    assert caplog.text == ""  # episode 1 is not trained on: nothing is missing
+
+
 def test_qa_fraction_zero_ignores_the_qa_file_bit_for_bit(
     qa_dataset: Path, debug_dataset: Path, tmp_path: Path
 ) -> None:
