@@ -1,0 +1,117 @@
+"""Why a policy's PickCube episodes fail: each episode classified from the simulator's exact state.
+
+.venv/bin/python scripts/experiments/pick_failures.py RUN_DIR [--episodes 30] [--seed-base 100000]
+    [--split train] [--layout slots] [--n-action-steps N] [--out FILE.md]
+
+The same seeds as `vla eval` (seed_base + i). For every step it records where the gripper's grasp point
+is, which cube the fingers touch and whether one cube hangs in them (envs/tabletop/describe.held_cube),
+and prints one outcome per episode, counted:
+
+    success         the named cube lifted (the env's own success)
+    held, dropped   the named cube hung in the fingers at some step, and the episode still failed
+    missed grasp    the grasp point came within 2 cm (xy) and 3 cm (height) of the named cube's centre,
+                    and it never hung in the fingers
+    wrong cube      the grasp point's closest approach to a cube was to a distractor
+    never close     the grasp point came no closer than that to any cube
+"""
+
+import argparse
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a file from the repo root
+
+import gymnasium as gym
+import numpy as np
+
+import envs  # noqa: F401  (registers the vla/ ids)
+from envs.tabletop.describe import held_cube
+from policies.base import observation_from_env
+from vla.apps.eval import load_policy
+
+OUTCOMES = ("success", "held, dropped", "missed grasp", "wrong cube", "never close")
+NEAR_XY, NEAR_Z = 0.02, 0.03  # m: the grasp point inside the cube's reach
+
+
+def closest_approach(site: np.ndarray, cube: np.ndarray) -> tuple[float, float]:
+    """(xy distance, height above the cube's centre) at the step the grasp point was nearest the cube."""
+    d = np.linalg.norm(site - cube, axis=1)
+    i = int(np.argmin(d))
+    return float(np.linalg.norm(site[i, :2] - cube[i, :2])), float(site[i, 2] - cube[i, 2])
+
+
+def classify(success: bool, held_named: bool, site: np.ndarray, cubes: np.ndarray) -> str:
+    """site (T, 3), cubes (T, n, 3) with the named cube first."""
+    if success:
+        return "success"
+    if held_named:
+        return "held, dropped"
+    approach = [closest_approach(site, cubes[:, k]) for k in range(cubes.shape[1])]
+    xy, dz = approach[0]
+    if xy < NEAR_XY and abs(dz) < NEAR_Z:
+        return "missed grasp"
+    nearest = int(np.argmin([np.hypot(a, b) for a, b in approach]))
+    if nearest != 0 and approach[nearest][0] < 2 * NEAR_XY:
+        return "wrong cube"
+    return "never close"
+
+
+def run_episode(env, policy, seed: int) -> str:
+    obs, _ = env.reset(seed=seed)
+    policy.reset()
+    sim = env.unwrapped
+    n = sim.n_cubes
+    site, cubes, held_named, success = [], [], False, False
+    done = False
+    while not done:
+        action = policy.select_action(observation_from_env(obs, sim.task_description))
+        obs, _, terminated, truncated, info = env.step(action)
+        site.append(sim.data.site("grasp_site").xpos.copy())
+        cubes.append([sim.data.body(f"cube{i}").xpos.copy() for i in range(n)])
+        held_named |= held_cube(sim.model, sim.data, n) == "cube0"
+        success, done = bool(info.get("is_success")), terminated or truncated
+    return classify(success, held_named, np.array(site), np.array(cubes))
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", help="a run dir or checkpoint dir, as `vla eval policy_path=`")
+    parser.add_argument("--episodes", type=int, default=30)
+    parser.add_argument("--seed-base", type=int, default=100000)
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--layout", default="slots", choices=["slots", "random"])
+    parser.add_argument("--control-hz", type=int, default=10)
+    parser.add_argument("--n-action-steps", type=int, default=None, help="default: the policy's own")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table here (markdown)")
+    args = parser.parse_args(argv)
+    policy, label = load_policy(args.run_dir, None)
+    if args.n_action_steps is not None:
+        policy.n_action_steps = args.n_action_steps
+    env = gym.make(
+        "vla/PickCube-v0", split=args.split, layout=args.layout, control_hz=args.control_hz,
+        cameras=list(policy.cfg.cameras), image_size=96,
+    )  # fmt: skip
+    outcomes = [run_episode(env, policy, args.seed_base + i) for i in range(args.episodes)]
+    env.close()
+    counts = Counter(outcomes)
+    last_seed = args.seed_base + args.episodes - 1
+    lines = [
+        f"PickCube ({args.layout}, split {args.split}, seeds {args.seed_base}..{last_seed},"
+        f" n_action_steps {policy.n_action_steps}): {label}",
+        "",
+        "| outcome | episodes |",
+        "|---|---|",
+        *(f"| {o} | {counts[o]} / {len(outcomes)} |" for o in OUTCOMES),
+    ]
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        args.out.write_text(table + "\n")
+    return table
+
+
+if __name__ == "__main__":
+    main()

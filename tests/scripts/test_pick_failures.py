@@ -1,0 +1,45 @@
+"""scripts/experiments/pick_failures.py: the outcome rule on hand-made tracks, and one real PickCube episode
+of the scripted expert (MuJoCo physics, the expert bound to the env) classified as a success."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from scripts.experiments.pick_failures import classify, run_episode
+from vla.apps.rollout import make_rollout_policy
+
+CUBES = np.array([[0.18, 0.0, 0.015], [0.15, 0.1, 0.015], [0.15, -0.1, 0.015]])  # named cube first
+
+
+def track(end: np.ndarray, steps: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The grasp point moving in a straight line from above the base to `end`; cubes at rest."""
+    site = np.linspace([0.0, 0.0, 0.2], end, steps)
+    return site, np.repeat(CUBES[None], steps, axis=0)
+
+
+@pytest.mark.parametrize(
+    ("end", "expected"),
+    [
+        (CUBES[0] + [0.01, 0.0, 0.01], "missed grasp"),  # 1 cm off, at the cube's height: fingers missed
+        (CUBES[1] + [0.0, 0.01, 0.0], "wrong cube"),
+        (np.array([0.05, 0.0, 0.15]), "never close"),
+        (CUBES[0] + [0.0, 0.0, 0.06], "never close"),  # above the right cube, never came down
+    ],
+)
+def test_outcome_from_the_closest_approach(end: np.ndarray, expected: str) -> None:
+    site, cubes = track(end)
+    assert classify(False, False, site, cubes) == expected
+
+
+def test_success_and_holding_come_first() -> None:
+    site, cubes = track(CUBES[1])
+    assert classify(True, False, site, cubes) == "success"
+    assert classify(False, True, site, cubes) == "held, dropped"
+
+
+def test_the_scripted_expert_is_classified_a_success() -> None:
+    env = gym.make("vla/PickCube-v0", layout="slots", cameras=["front"], image_size=32)
+    try:
+        assert run_episode(env, make_rollout_policy(env), seed=100000) == "success"
+    finally:
+        env.close()
