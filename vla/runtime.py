@@ -9,7 +9,8 @@ one thread fewer than the cores kept ~80% of its steps/s and the same p99. So `a
 to whatever else the machine runs (a browser, the robot's perception, the ROS 2 control loop), and
 splits the rest among the processes of one multi-process (accelerate) run.
 
-Configured by `runtime.torch_threads` (conf/runtime/default.yaml): `auto`, or a number. The value
+Configured by `runtime.torch_threads` (conf/runtime/default.yaml): `auto`, `all` (every core, for a
+job that has the machine to itself: `vla demo`), or a number. The value
 also goes into OMP_NUM_THREADS / MKL_NUM_THREADS, so worker processes started later inherit it.
 """
 
@@ -29,8 +30,12 @@ def resolve_threads(setting: Any = "auto", cores: int | None = None, processes: 
 
     auto: the user's OMP_NUM_THREADS if set, else (cores - 1) / processes, at least 1, where processes
     is the local world size of a multi-process run (LOCAL_WORLD_SIZE, as accelerate/torchrun set it).
+    all: cores / processes, at least 1 (the machine is this job's alone).
     """
     cores = cores or os.cpu_count() or 1
+    if setting == "all":
+        processes = processes or int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+        return max(1, cores // max(1, processes))
     if setting in (None, "auto"):
         user = os.environ.get("OMP_NUM_THREADS", "")
         if user.isdigit() and int(user) > 0:  # the user's (or a parent app's) choice
@@ -43,8 +48,8 @@ def resolve_threads(setting: Any = "auto", cores: int | None = None, processes: 
         threads = 0
     if not 1 <= threads <= 4 * cores:
         raise ValueError(
-            f"runtime.torch_threads={setting!r} must be 'auto' or an integer in 1..{4 * cores} "
-            f"(this machine has {cores} cores; 'auto' = cores - 1)"
+            f"runtime.torch_threads={setting!r} must be 'auto', 'all' or an integer in 1..{4 * cores} "
+            f"(this machine has {cores} cores; 'auto' = cores - 1, 'all' = cores)"
         )
     return threads
 

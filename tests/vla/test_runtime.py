@@ -31,9 +31,16 @@ def test_auto_takes_omp_num_threads_and_a_number_wins(monkeypatch: pytest.Monkey
     assert runtime.resolve_threads(None, cores=16) == 3  # (16 - 1) // 4
 
 
+@pytest.mark.parametrize(("cores", "processes", "expected"), [(2, 1, 2), (1, 1, 1), (16, 2, 8), (2, 4, 1)])
+def test_all_takes_every_core_split_among_processes(cores, processes, expected, monkeypatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # `all` is explicit: an inherited count does not cap it
+    assert runtime.resolve_threads("all", cores=cores, processes=processes) == expected
+
+
 @pytest.mark.parametrize("bad", [0, -1, "two", 100])
 def test_bad_setting_names_the_key_and_the_range(bad) -> None:
-    with pytest.raises(ValueError, match=r"runtime.torch_threads=.* must be 'auto' or an integer in 1\.\.8"):
+    must = r"runtime.torch_threads=.* must be 'auto', 'all' or an integer in 1\.\.8"
+    with pytest.raises(ValueError, match=must):
         runtime.resolve_threads(bad, cores=2)
 
 
