@@ -25,14 +25,19 @@ FRAME_KEYS = ["episode_index", "frame_index"]
 log = logging.getLogger(__name__)
 
 
-def frame_positions(root: str | Path, episodes: Sequence[int] | None = None) -> pd.DataFrame:
-    """(episode_index, frame_index, position): position = the frame's sample index in a dataset of this
-    root (and these episodes), which orders frames by their global `index` as make_dataset does."""
+def read_frames(root: str | Path) -> pd.DataFrame:
+    """(episode_index, frame_index) of every frame of root, in the order of their global `index`: the
+    order make_dataset gives its samples. Read once per root: it opens every data parquet file."""
     tables = [meta.read_table(path, ["index", *FRAME_KEYS]).to_pandas() for path in data_files(Path(root))]
-    frames = pd.concat(tables).sort_values("index", kind="stable")
+    return pd.concat(tables).sort_values("index", kind="stable")[FRAME_KEYS]
+
+
+def frame_positions(frames: pd.DataFrame, episodes: Sequence[int] | None = None) -> pd.DataFrame:
+    """(episode_index, frame_index, position): position = the frame's sample index in a dataset of these
+    frames (read_frames) restricted to these episodes."""
     if episodes is not None:
         frames = frames[frames["episode_index"].isin(list(episodes))]
-    frames = frames[FRAME_KEYS].reset_index(drop=True)
+    frames = frames.reset_index(drop=True)
     frames["position"] = np.arange(len(frames), dtype=np.int64)
     return frames
 
@@ -47,29 +52,36 @@ def qa_rows_with_samples(
     dataset of these roots (sizes: the samples each root contributes, dataset.sizes), and `root`."""
     parts, offset = [], 0
     for root, size in zip(roots, sizes, strict=True):
-        rows = read_qa(root)
-        warn_uncovered_episodes(rows, root, episodes)
+        rows, frames = read_qa(root), read_frames(root)
+        warn_uncovered_episodes(rows, frames, root, episodes)
         if splits is not None:
             rows = rows[rows["split"].isin(list(splits))]
-        parts.append(attach_samples(rows, root, size, episodes, offset))
+        parts.append(attach_samples(rows, root, size, episodes, offset, frames))
         offset += size
     return pd.concat(parts, ignore_index=True)
 
 
 def attach_samples(
-    rows: pd.DataFrame, root: str | Path, size: int, episodes: Sequence[int] | None = None, offset: int = 0
+    rows: pd.DataFrame,
+    root: str | Path,
+    size: int,
+    episodes: Sequence[int] | None = None,
+    offset: int = 0,
+    frames: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """QA rows of `root` with `sample` (offset + the frame's index in a dataset of the root's `episodes`,
     `size` samples) and `root`. Rows of episodes left out are dropped; a row naming a frame the dataset
-    does not have is an error (the QA file is older than the dataset)."""
-    stale = rows.merge(frame_positions(root), on=FRAME_KEYS, how="left")["position"].isna().to_numpy()
+    does not have is an error (the QA file is older than the dataset). frames: read_frames(root), when
+    the caller has it already."""
+    frames = read_frames(root) if frames is None else frames
+    stale = rows.merge(frame_positions(frames), on=FRAME_KEYS, how="left")["position"].isna().to_numpy()
     if stale.any():
         bad = rows[stale].iloc[0]
         raise ValueError(
             f"{root}/meta/vla_qa.parquet names frame {int(bad.frame_index)} of episode "
             f"{int(bad.episode_index)}, which the dataset lacks: regenerate it with `vla dataset qa {root}`"
         )
-    here = frame_positions(root, episodes)
+    here = frame_positions(frames, episodes)
     if len(here) != size:
         raise ValueError(f"{root}: {len(here)} frames in its data files, the dataset has {size} samples")
     rows = rows.merge(here, on=FRAME_KEYS, how="inner")
@@ -79,12 +91,12 @@ def attach_samples(
 
 
 def warn_uncovered_episodes(
-    rows: pd.DataFrame, root: str | Path, episodes: Sequence[int] | None
+    rows: pd.DataFrame, frames: pd.DataFrame, root: str | Path, episodes: Sequence[int] | None
 ) -> list[int]:
     """Episodes of the dataset (these `episodes`) without a QA row: recorded after `vla dataset qa` ran
     (`vla record` appends; the QA file is derived data and is not rebuilt then). Their frames still train
     actions; only their questions are missing. Logs a warning naming them and the fix; returns them."""
-    have = set(frame_positions(root)["episode_index"].unique().tolist())
+    have = set(frames["episode_index"].unique().tolist())
     wanted = have if episodes is None else have & {int(e) for e in episodes}
     missing = sorted(wanted - set(rows["episode_index"].unique().tolist()))
     if missing:
