@@ -34,14 +34,12 @@ def resolve_threads(setting: Any = "auto", cores: int | None = None, processes: 
     """
     cores = cores or os.cpu_count() or 1
     if setting == "all":
-        processes = processes or int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
-        return max(1, cores // max(1, processes))
+        return max(1, cores // _local_processes(processes))
     if setting in (None, "auto"):
         user = os.environ.get("OMP_NUM_THREADS", "")
         if user.isdigit() and int(user) > 0:  # the user's (or a parent app's) choice
             return int(user)
-        processes = processes or int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
-        return max(1, (cores - 1) // max(1, processes))
+        return max(1, (cores - 1) // _local_processes(processes))
     try:
         threads = int(setting)
     except (TypeError, ValueError):
@@ -52,6 +50,12 @@ def resolve_threads(setting: Any = "auto", cores: int | None = None, processes: 
             f"(this machine has {cores} cores; 'auto' = cores - 1, 'all' = cores)"
         )
     return threads
+
+
+def _local_processes(processes: int | None) -> int:
+    """`processes`, else the local world size of a multi-process run (LOCAL_WORLD_SIZE, as
+    accelerate/torchrun set it); at least 1."""
+    return max(1, processes or int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
 
 
 def configure(cfg: Mapping[str, Any] | None = None, quiet: bool = False) -> int:
