@@ -196,13 +196,14 @@ def _sweep_overrides(sweep_dir: Path) -> list[str] | None:
 def write_csv(runs: Sequence[Run], configs: Sequence[Config], path: Path) -> Path:
     """One row per run: its overrides (a column per varying key), status, every metric, the error."""
     keys = success_keys(runs)
-    varying = [k for k in _varying(runs) if k not in SEED_KEYS]
+    fixed = ["job", "status", "config", "seed", "policy", "overrides"]
+    varying = [k for k in _varying(runs) if k not in SEED_KEYS and k not in fixed]  # `policy=` has its column
     eval_fields = [
         f"{f}/{t}/{s}" for t, s in keys for f in ("success", "successes", "episodes", "ci95_low", "ci95_high")
     ]
     known = {c[0] for c in COLUMNS} | set(eval_fields)
     other = sorted({k for r in runs for k in r.metrics} - known)
-    fields = ["job", "status", "config", "seed", "policy", "overrides", *varying, "step", "eval_step",
+    fields = [*fixed, *varying, "step", "eval_step",
               *eval_fields, *(c[0] for c in COLUMNS), *other, "error"]  # fmt: skip
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fields, restval="")

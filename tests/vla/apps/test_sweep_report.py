@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from vla.apps import run_status
+from vla.apps import run_status, sweep_files
 from vla.apps.sweep_report import main, policy_ratios, write_report
-from vla.apps.sweep_runs import DONE, FAILED, NOT_STARTED, RUNNING, Run, t_interval
+from vla.apps.sweep_runs import DONE, FAILED, NOT_STARTED, RUNNING, Run, group, t_interval
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV = {**os.environ, "WANDB_MODE": "disabled"}
@@ -123,6 +123,21 @@ def test_ratios_of_a_baseline_policy_to_each_other() -> None:
     assert policy_ratios([unfinished, run("act", 50, 0.25)], "vla") == []  # a live sweep: none yet
     with pytest.raises(ValueError, match="--baseline-of smolvla: no run of this sweep has policy 'smolvla'"):
         policy_ratios([run("vla", 100, 0.5)], "smolvla")
+
+
+def test_a_policy_sweep_has_one_policy_column(tmp_path: Path) -> None:
+    """`policy=` is both an override that varies and the fixed policy column: report.csv names it once."""
+    row = {"task": "T", "split": "train", "success_rate": 0.5, "successes": 1, "episodes": 2,
+           "ci95_low": 0.09, "ci95_high": 0.91}  # fmt: skip
+    runs = [
+        Run(job=str(i), overrides=[f"policy={p}", "train.lr=0.1"], status=DONE, policy=p, eval_rows=[row])
+        for i, p in enumerate(("vla", "act"))
+    ]
+    path = sweep_files.write_csv(runs, group(runs), tmp_path / "report.csv")
+    with path.open(newline="") as f:
+        header = next(csv.reader(f))
+    assert len(header) == len(set(header)) and header.count("policy") == 1
+    assert [r["policy"] for r in _csv(path)] == ["vla", "act"]
 
 
 def test_cli_help_and_errors_name_the_dir(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
