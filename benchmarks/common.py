@@ -9,16 +9,14 @@ the docs from every results file. Scripts can run alone or all together (`make b
 import json
 import os
 import platform
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import summary
+from vla.provenance import git_stamp
 
 ROOT = Path(__file__).resolve().parents[1]
-# the code a benchmark measures: a figure taken with these changed from HEAD must say so
-MEASURED_CODE = ("vla", "envs", "policies", "benchmarks", "conf")
 
 
 def machine() -> str:
@@ -43,37 +41,24 @@ def machine() -> str:
     return "; ".join(parts)
 
 
-def _git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
-
-
-def git_stamp(root: Path = ROOT) -> tuple[str | None, list[str]]:
-    """(short HEAD, the measured folders whose files differ from HEAD, untracked ones included).
-
-    Results files are written by the benchmarks themselves, so they do not count as changed code.
-    (None, []) outside a git checkout.
-    """
-    try:
-        head = _git(root, "rev-parse", "--short", "HEAD").strip()
-        status = _git(
-            root, "status", "--porcelain", "--", *MEASURED_CODE, ":(exclude)benchmarks/results"
-        ).splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        return None, []
-    paths = [line[3:].split(" -> ")[-1].strip('"') for line in status]  # "XY path" or "R  old -> new"
-    return head, sorted({p.split("/")[0] + "/" for p in paths})
-
-
 def write_section(
-    name: str, title: str, command: str, body: str, figures: dict, dry_run: bool = False
+    name: str,
+    title: str,
+    command: str,
+    body: str,
+    figures: dict,
+    dry_run: bool = False,
+    stamp: tuple[str | None, list[str]] | None = None,
 ) -> dict:
     """Publishes the result `name`: writes benchmarks/results/<name>.json, re-renders every page.
 
     `figures` holds the headline numbers (plain JSON) that summary.py turns into the README's speed
     table and the figures quoted in the docs; `body` is the section's markdown below its header.
     dry_run (the scripts' --no-write): print the section and the figures, write nothing.
+    stamp: (commit, changed folders) of the measured code when it is not this checkout's (a sweep
+    published after it ran); the default is git_stamp() now.
     """
-    commit, changed = git_stamp()
+    commit, changed = git_stamp() if stamp is None else stamp
     result = {
         "name": name,
         "title": title,

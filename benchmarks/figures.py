@@ -230,14 +230,15 @@ def _demo_latency(f: dict) -> str:
 
 # ---------------------------------------------------------------- compare
 COMPARED = ("vla", "act", "diffusion_ddim", "smolvla")
+COMPARED_PICK = ("vla_pick", "act", "diffusion_ddim", "smolvla")  # compare_pick: the VLA's PickCube recipe
 
 
-def _compare_success(policy: str, split: str) -> Fig:
+def _compare_success(policy: str, split: str, task: str = "average") -> Fig:
     def fig(f: dict) -> str:
         row = f["policies"].get(policy)
-        if row is None:
+        k = f"{task}/{split}"
+        if row is None or not row.get(f"success/{k}"):  # not in the sweep, or not evaluated
             return NOT_MEASURED
-        k = f"average/{split}"
         return f"{float(row['success/' + k]):.0%} ({row['successes/' + k]}/{row['episodes/' + k]})"
 
     return fig
@@ -284,6 +285,15 @@ FIGURES: dict[str, dict[str, Fig]] = {
         },
         **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED},
         **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED},
+    },
+    "compare_pick": {
+        **{
+            f"{p}_{split}": _compare_success(p, split, "PickCube")
+            for p in COMPARED_PICK
+            for split in ("train", "heldout_phrasing")
+        },
+        **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED_PICK},
+        **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED_PICK},
     },
 }
 

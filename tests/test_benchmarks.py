@@ -116,3 +116,37 @@ def test_results_files_are_plain_json_with_a_stamp():
         assert {"title", "command", "machine", "when", "commit", "uncommitted", "figures", "body"} <= set(
             result
         )
+
+
+def _sweep_dir(root: Path, preset: str, statuses: list[dict]) -> Path:
+    """A multirun dir as Hydra and `vla train -m` leave it: multirun.yaml, job dirs with status.json."""
+    (root / "multirun.yaml").parent.mkdir(parents=True, exist_ok=True)
+    (root / "multirun.yaml").write_text(f"hydra:\n  overrides:\n    task:\n    - experiment={preset}\n")
+    for job, status in enumerate(statuses):
+        (root / str(job) / ".hydra").mkdir(parents=True)
+        (root / str(job) / ".hydra" / "overrides.yaml").write_text(f"- policy=p{job}\n")
+        (root / str(job) / "status.json").write_text(json.dumps(status))
+    return root
+
+
+def test_a_published_sweep_names_the_commit_its_runs_ran(tmp_path):
+    """--publish stamps a sweep with its runs' commit (status.json), never the checkout's at publishing."""
+    from benchmarks.bench_compare import sweep_stamp
+
+    t0, t1 = "2026-12-02T03:00:00+00:00", "2026-12-02T04:30:00+00:00"
+    runs = [
+        {"commit": "abc1234", "uncommitted": [], "started": t0, "ended": "2026-12-02T03:45:00+00:00"},
+        {"commit": "abc1234", "uncommitted": ["conf/"], "started": t0, "ended": t1},
+    ]
+    sweep = _sweep_dir(tmp_path / "s", "compare_pick", runs)
+    assert sweep_stamp(sweep, "compare_pick") == (("abc1234", ["conf/"]), 90.0)
+    with pytest.raises(
+        SystemExit, match=r"not a sweep of experiment=compare \(.*\); pass the --preset it ran"
+    ):
+        sweep_stamp(sweep, "compare")
+    mixed = _sweep_dir(tmp_path / "m", "compare", [runs[0], {**runs[1], "commit": "def5678"}])
+    with pytest.raises(SystemExit, match=r"ran different commits \['abc1234', 'def5678'\]"):
+        sweep_stamp(mixed, "compare")
+    # runs from before status.json held a commit: the last commit before the sweep started, from git
+    old = _sweep_dir(tmp_path / "o", "compare", [{"started": "2099-01-01T00:00:00+00:00"}])
+    assert sweep_stamp(old, "compare")[0] == (git_stamp(ROOT)[0], [])

@@ -1,7 +1,8 @@
 """What a run records about itself for `vla sweep report`: status.json and the training summary.
 
     <job dir>/status.json   {"status": "running" | "done" | "failed", "error", "traceback", "pid", "host",
-                             "started", "ended", "wall_s", "peak_rss_mb", "run_dir"}
+                             "commit", "uncommitted", "started", "ended", "wall_s", "peak_rss_mb",
+                             "run_dir"}
     metrics.jsonl           one {"split": "summary"} record at the end of training: params,
                             samples_per_s, train_s, eval_s (see train_summary)
 
@@ -21,6 +22,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from vla.provenance import git_stamp
 
 STATUS_FILE = "status.json"
 SUMMARY_SPLIT = "summary"  # the metrics.jsonl split of the end-of-training record
@@ -59,6 +62,8 @@ def recorded(job_dir: str | Path) -> Iterator[dict[str, Any]]:
     _reset_peak_rss()
     t0 = time.perf_counter()
     status: dict[str, Any] = {"status": "running", "pid": os.getpid(), "host": socket.gethostname()}
+    # the code it ran: the commit, and the folders that differed from it (vla/provenance.py)
+    status["commit"], status["uncommitted"] = git_stamp()
     status["started"] = _now()
     _write(job_dir, status)
     extra: dict[str, Any] = {}

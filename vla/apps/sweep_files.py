@@ -49,7 +49,7 @@ def markdown(
         "",
         f"{counts(runs)} Read {now}; a running sweep shows what has finished.",
     ]
-    if (sweep := _sweep_overrides(sweep_dir)) is not None:
+    if (sweep := sweep_overrides(sweep_dir)) is not None:
         lines.append(f"Sweep: `vla train -m {' '.join(sweep)}`.")
     if common:
         lines.append(f"Same in every run: `{' '.join(common)}`.")
@@ -186,7 +186,8 @@ def _varying(runs: Sequence[Run]) -> list[str]:
     return [k for k, v in given.items() if len(v) > 1 or not everywhere(k)]
 
 
-def _sweep_overrides(sweep_dir: Path) -> list[str] | None:
+def sweep_overrides(sweep_dir: Path) -> list[str] | None:
+    """The overrides the whole sweep was launched with (multirun.yaml), or None without one."""
     try:
         return [str(o) for o in OmegaConf.load(sweep_dir / "multirun.yaml").hydra.overrides.task]
     except Exception:  # no multirun.yaml (a dir of job dirs only) or a foreign one

@@ -1,7 +1,8 @@
 """experiment=compare_debug: the policy comparison's whole pipeline (slow: ~5 min on 2 cores).
 
-Every policy (vla, act, diffusion, smolvla) trains a few steps on the same two tiny recorded datasets,
-is evaluated on the same seeds, and lands in one sweep report with the VLA's ratios to the others.
+Every policy (vla, act, diffusion_ddim, smolvla) trains a few steps on the same two tiny recorded
+datasets, is evaluated on the same seeds, and lands in one sweep report with the VLA's ratios to the
+others; benchmarks/bench_compare.py publishes it stamped with the commit the runs recorded.
 """
 
 import csv
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import bench_compare
 from vla.apps.record import record_dataset
+from vla.provenance import git_stamp
 
 ROOT = Path(__file__).resolve().parents[3]
 TASKS = {"touch_cube": "vla/TouchCube-v0", "pick_cube": "vla/PickCube-v0"}
@@ -32,10 +35,13 @@ def test_compare_debug_sweep_reports_every_policy(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(sweep / "report.csv", newline="") as f:
         rows = {r["policy"]: r for r in csv.DictReader(f)}
-    assert set(rows) == {"vla", "act", "diffusion", "smolvla"}
+    assert set(rows) == {"vla", "act", "diffusion_ddim", "smolvla"}
     for policy, row in rows.items():
         assert row["status"] == "done", (policy, row["error"])
         assert row["episodes/TouchCube/train"] == "1" and row["episodes/PickCube/train"] == "1"
         assert float(row["params"]) > 0 and float(row["p50_ms"]) > 0
     report = (sweep / "report.md").read_text()
     assert "## vla / each other policy" in report and (sweep / "success.png").exists()
+    section = bench_compare.main(["--preset", "compare_debug", "--publish", str(sweep), "--no-write"])
+    assert section["commit"] == git_stamp()[0] and section["name"] == "compare_debug"
+    assert set(section["figures"]["policies"]) == set(rows)

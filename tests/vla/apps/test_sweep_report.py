@@ -16,6 +16,7 @@ import pytest
 from vla.apps import run_status, sweep_files
 from vla.apps.sweep_report import main, policy_ratios, write_report
 from vla.apps.sweep_runs import DONE, FAILED, NOT_STARTED, RUNNING, Run, group, t_interval
+from vla.provenance import git_stamp
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV = {**os.environ, "WANDB_MODE": "disabled"}
@@ -73,6 +74,7 @@ def test_a_sweep_with_failed_jobs_runs_them_all_and_reports_at_the_end(sweep: tu
         assert float(rows[job]["actions_per_s"]) > 0 and rows[job]["episodes/TouchCube/train"] == "1"
     status = json.loads((directory / "1" / run_status.STATUS_FILE).read_text())
     assert status["status"] == FAILED and "loader_factory" in status["traceback"]
+    assert (status["commit"], status["uncommitted"]) == git_stamp()  # the code it ran, from git
     text = (directory / "report.md").read_text()
     assert "| **c0 (best)** | train.batch_size=4 | 0,1 | 2/2 |" in text
     assert "| c1 | train.batch_size=100000 | 0,1 | 0/2 (2 failed) |" in text
