@@ -65,6 +65,7 @@ def dry_run(cfg: DictConfig) -> str:
     """The report `vla train --dry-run` prints for a composed `vla train` config."""
     from policies.vla.config import VLAConfig
     from vla.model.memory import plan_vla
+    from vla.training import cotrain
 
     if cfg.policy.name != "vla":
         raise ValueError(f"policy={cfg.policy.name}: the dry run sizes the VLA (policy=vla) only")
@@ -74,8 +75,10 @@ def dry_run(cfg: DictConfig) -> str:
     model_cfg = VLAConfig.from_dict(policy)
     plan = plan_vla(model_cfg, frames, state_dim, action_dim, ema=bool(cfg.train.ema.enabled))
     cams = ", ".join(f"{h}x{w}" for h, w in frames)
+    batch = int(cfg.train.batch_size)
+    qa = cotrain.qa_count(batch, f) if (f := cotrain.fraction(cfg.train)) else 0
     lines = [
-        plan.report(int(cfg.train.batch_size)),
+        plan.report(batch + qa),
         f"  inputs       {len(frames)} cameras ({cams}), state {state_dim}, action {action_dim}: "
         f"from {source}; the instruction counted as 12 tokens",
         f"  precision    weights and activations at backbone.dtype={cfg.backbone.dtype}"
@@ -85,6 +88,11 @@ def dry_run(cfg: DictConfig) -> str:
             else ""
         ),
     ]
+    if qa:  # a QA prompt (question + answer) is about as long as an action sample's: counted as one
+        lines.append(
+            f"  co-training  batch {batch + qa} = {batch} action + {qa} scene-QA samples per step "
+            f"(train.cotrain.qa_fraction={f}), each QA sample counted as an action sample's size"
+        )
     return "\n".join(lines)
 
 

@@ -148,7 +148,8 @@ class Stopwatch:
 def train_summary(policy: Any, steps: int, samples_per_step: int, fit_s: float, eval_s: float) -> dict:
     """The end-of-training record: size and throughput, comparable across policies.
 
-    samples_per_s counts the samples of all processes over the training time less the sim evaluations.
+    samples_per_s counts the samples of all processes (action and scene-QA samples) over the training
+    time less the sim evaluations.
     """
     params = list(policy.parameters())
     return {

@@ -89,10 +89,12 @@ def train(cfg: DictConfig) -> Path:
     first_step, t0 = trainer.step, time.perf_counter()
     trainer.fit()  # 6. train, checkpoint, evaluate
     if logger is not None:  # 7. size and throughput, for `vla sweep report`
-        samples = cfg.train.batch_size * accelerator.num_processes
+        qa_per_step = cotrain.qa_count(cfg.train.batch_size, f) if (f := cotrain.fraction(cfg.train)) else 0
+        samples = (cfg.train.batch_size + qa_per_step) * accelerator.num_processes  # QA samples count too
         summary = run_status.train_summary(
             policy, trainer.step - first_step, samples, time.perf_counter() - t0, evaluator.seconds
         )
+        summary["qa_samples_per_step"] = qa_per_step * accelerator.num_processes
         logger.log(trainer.step, summary, split=run_status.SUMMARY_SPLIT)
         for plot in logger.close():
             log.info("plot: %s", plot)

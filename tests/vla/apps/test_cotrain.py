@@ -79,6 +79,8 @@ def test_cotraining_logs_both_losses_and_evaluates_qa_accuracy(cotrained: Path) 
     assert "| task | split | success |" in markdown
     evals = [r for r in read_metrics(cotrained) if r["split"] == "eval"]
     assert {"qa_accuracy/train", "qa_accuracy/heldout", "success/train"} <= evals[0].keys()
+    summary = next(r for r in read_metrics(cotrained) if r["split"] == "summary")
+    assert summary["qa_samples_per_step"] == 4  # counted in samples_per_s beside the 4 action samples
 
 
 def test_resume_draws_the_same_qa_samples(cotrained: Path, qa_dataset: Path, tmp_path: Path) -> None:

@@ -29,3 +29,21 @@ def test_train_dry_run_key_routes_too_and_a_bad_value_fails_with_its_key(tmp_pat
     assert "dry run: backbone tiny, architecture from the tiny config" in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r"train\.batch_size"):
         cli.main(["train", "train.batch_size=0", "--dry-run"])
+
+
+def test_dry_run_counts_the_scene_qa_samples_of_co_training(tmp_path, capsys, monkeypatch):
+    """qa_fraction 0.5 adds as many QA samples as action samples: memory planned at twice the batch."""
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    args = [
+        "train.batch_size=8",
+        "train.cotrain.qa_fraction=0.5",
+        f"dataset.root={tmp_path}/none",
+        "--dry-run",
+    ]
+    cli.main(["train", *args])
+    out = capsys.readouterr().out
+    assert "at batch 16" in out
+    assert (
+        "co-training  batch 16 = 8 action + 8 scene-QA samples per step (train.cotrain.qa_fraction=0.5)"
+        in out
+    )
