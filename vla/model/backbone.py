@@ -35,7 +35,7 @@ from transformers.models.smolvlm.video_processing_smolvlm import SmolVLMVideoPro
 
 from vla.model import adapters, architectures, hub, pixels, tiny_configs
 from vla.model.backbone_config import BackboneConfig
-from vla.model.families import family_of, soft_capped
+from vla.model.families import family_of, qa_format, soft_capped
 from vla.model.fast_decode import LlamaStepDecoder, supports_lean_decoding
 from vla.model.tiny_tokenizer import ASSET as TINY_TOKENIZER_FILE
 
@@ -147,6 +147,7 @@ class Backbone(nn.Module):
         self._prefix_cache: dict[tuple[tuple[int, int], ...], list[int]] = {}
         self._text_cache: dict[str, list[int]] = {}
         self.separator_ids = self.text_ids(self.facts.separator) if self.facts.separator else []
+        self.qa_format = qa_format(processor, self.facts)  # how scene questions are asked (qa.py)
         self.added_ids: list[int] = []  # the VLA's new vocabulary entries, in order
         self.rows: adapters.TokenRows | None = None  # their trainable rows in adapter mode
         self._lora = False

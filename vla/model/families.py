@@ -121,6 +121,28 @@ def _generic_tokens(config: Any, cfg: Any, frames: list[tuple[int, int]]) -> tup
     return len(frames) * patches, len(frames) * patches
 
 
+ANSWER_MARKER = "Answer:"  # what follows a question when the checkpoint has no format of its own
+
+
+@dataclass(frozen=True)
+class QAFormat:
+    """How a scene question is put to the backbone (vla/model/qa.py):
+
+    [lead] [image tokens] [question.format(q)] [family separator] [cue] | [answer_prefix][answer] <eos>
+
+    (the question before the images with cfg.instruction_first). PLAIN for a backbone without a format
+    of its own (the tiny ones); a chat template's user turn and assistant opening for a checkpoint that
+    ships one; PaliGemma's VQA prefix for PaliGemma."""
+
+    lead: str = ""
+    question: str = "{}"
+    cue: str = ANSWER_MARKER
+    answer_prefix: str = " "  # "Answer: red": byte-level BPE has " red" as one token
+
+
+PLAIN = QAFormat()
+
+
 @dataclass(frozen=True)
 class Family:
     name: str
@@ -142,6 +164,9 @@ class Family:
     # text that ends the prefix in pretraining, which the processor appends after the prompt text
     # (PaliGemma: "<image>...<bos>{prefix}\n"); the VLA puts it after the instruction and state tokens
     separator: str | None = None
+    # the family's question format when the checkpoint ships no chat template (PaliGemma's pretraining
+    # VQA prompt: "answer en {question}\n" -> answer); None: PLAIN
+    qa: QAFormat | None = None
 
 
 IDEFICS = Family(
@@ -149,7 +174,7 @@ IDEFICS = Family(
 )
 PALIGEMMA = Family(
     "paligemma", ("paligemma",), _native, _paligemma_tokens, pixels.square_views, "flat", prefix_lm=True,
-    separator="\n",
+    separator="\n", qa=QAFormat(question="answer en {}", cue="", answer_prefix=""),
 )  # fmt: skip
 QWEN_VL = Family(
     "qwen_vl", ("qwen",), _pixel_budget, _qwen_tokens, pixels.budget_views, "processor",
@@ -161,6 +186,49 @@ FAMILIES: tuple[Family, ...] = (IDEFICS, PALIGEMMA, QWEN_VL)
 
 def family_of(model_type: str) -> Family:
     return next((f for f in FAMILIES if model_type.startswith(f.model_types)), GENERIC)
+
+
+def qa_format(processor: Any, family: Family) -> QAFormat:
+    """The checkpoint's own chat template (the processor's, else the tokenizer's) when it has one,
+    else the family's format, else PLAIN."""
+    image = family.image_text or getattr(processor, "image_token", None)
+    for owner in (processor, getattr(processor, "tokenizer", None)):
+        if owner is not None and getattr(owner, "chat_template", None):
+            chat = _chat_format(owner, image)
+            if chat is not None:
+                return chat
+    return family.qa or PLAIN
+
+
+def _chat_format(owner: Any, image: str | None) -> QAFormat | None:
+    """A chat template rendered around stand-ins: a user turn of an image and the question, then the same
+    with the assistant's answer; what surrounds the stand-ins is the format (the image's own text is where
+    the VLA's image tokens go). Falls back to a text-only turn (content parts, then a plain string: text
+    templates take one); None when nothing renders."""
+    question, answer = "\x00Q\x00", "\x00A\x00"
+    forms: list[tuple[Any, str | None]] = [([{"type": "text", "text": question}], None), (question, None)]
+    if image:
+        forms.insert(0, ([{"type": "image"}, {"type": "text", "text": question}], image))
+    for content, image_text in forms:
+        reply = answer if isinstance(content, str) else [{"type": "text", "text": answer}]
+        user = [{"role": "user", "content": content}]
+        try:
+            ask = owner.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+            full = owner.apply_chat_template([*user, {"role": "assistant", "content": reply}], tokenize=False)
+        except Exception:  # jinja, or the template's own raise_exception: try the next form
+            continue
+        if not isinstance(ask, str) or ask.count(question) != 1:
+            continue
+        before, cue = ask.split(question)
+        lead, between = before, ""
+        if image_text is not None:
+            if before.count(image_text) != 1:
+                continue
+            lead, between = before.split(image_text)
+        prefix = full[len(ask) : full.index(answer)] if full.startswith(ask) and answer in full else " "
+        escaped = between.replace("{", "{{").replace("}", "}}")  # the question is str.format'ted in
+        return QAFormat(lead=lead, question=escaped + "{}", cue=cue, answer_prefix=prefix)
+    return None
 
 
 def soft_capped(config: Any) -> bool:

@@ -1,15 +1,20 @@
 """Scene question answering with the VLA's backbone: the language model stays generative.
 
 A QA prompt is the action prompt with the question in the instruction's place, no state tokens, and the
-answer marker text in <act_start>'s place:
+answer cue in <act_start>'s place, in the backbone's own question format (families.QAFormat):
 
-    [image tokens per camera] [question] [separator] "Answer:"  | " red" <eos>
-    (cfg.instruction_first: [question] [image tokens] [separator] "Answer:")
+    [lead] [image tokens per camera] [question] [separator] [cue]  | [answer] <eos>
+    (cfg.instruction_first: [lead] [question] [image tokens] [separator] [cue])
 
-The separator is the family's end-of-prefix text (PaliGemma's "\\n"; none for SmolVLM and Qwen), and a
+- a checkpoint with a chat template (SmolVLM2, Qwen2.5-VL instruct): its user turn and assistant opening,
+  e.g. "<|im_start|>User:" [images] "what colour?<end_of_utterance>\nAssistant:" | " red" <eos>;
+- PaliGemma (no template): its pretraining VQA prompt, [images] "answer en what colour?" "\n" | "red";
+- otherwise (the tiny backbones) plain text: [images] "what colour?" "Answer:" | " red" <eos>.
+
+The separator is the family's end-of-prefix text (PaliGemma's "\n"; none for SmolVLM and Qwen), and a
 prefix-LM family attends both ways over the prompt and causally over the answer, as for actions. The
-marker is plain text, not a new token: the vocabulary (and so every checkpoint's shapes) is the one the
-action head already has, and any tokenizer spells it.
+format is text, not new tokens: the vocabulary (and so every checkpoint's shapes) is the one the action
+head already has, and any tokenizer spells it.
 
 The loss is the language-model loss over the backbone's own vocabulary (its full LM head; the VLA's
 added tokens, and rows past the tokenizer, at -inf) on the answer tokens only, the answer ending with the
@@ -26,7 +31,6 @@ import torch.nn.functional as F
 from vla.model.decode import greedy_decode
 from vla.model.vla import IGNORE, VLAModel, left_padded
 
-ANSWER_MARKER = "Answer:"
 # a co-training batch carries its scene QA samples under QA_BATCH (vla/training/cotrain.py): the camera
 # image keys, QUESTION and ANSWER (lists of str)
 QA_BATCH, QUESTION, ANSWER = "qa", "question", "answer"
@@ -36,20 +40,32 @@ def qa_prompt(
     model: VLAModel, images: list[torch.Tensor], questions: list[str]
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """-> input_ids (B, P) left-padded so every prompt ends at P, attention_mask (B, P), pixel kwargs."""
-    bb = model.backbone
-    ids, mask = left_padded(model.images_and_text(images, questions), bb.pad_id)
+    bb, fmt = model.backbone, model.backbone.qa_format
+    rows = model.images_and_text(images, [fmt.question.format(q) for q in questions])
+    if fmt.lead:
+        rows = [_after_lead(bb.text_ids(fmt.lead), row, bb.tokenizer.bos_token_id) for row in rows]
+    ids, mask = left_padded(rows, bb.pad_id)
     device = model.action_ids.device
-    end = torch.tensor([*bb.separator_ids, *bb.text_ids(ANSWER_MARKER)], device=device)
+    end = torch.tensor([*bb.separator_ids, *bb.text_ids(fmt.cue)], dtype=torch.long, device=device)
     end = end.expand(len(questions), -1)  # (B, E)
     input_ids = torch.cat([ids.to(device), end], 1)
     return input_ids, torch.cat([mask.to(device), torch.ones_like(end)], 1), bb.image_inputs(images)
 
 
+def _after_lead(lead: list[int], row: list[int], bos: int | None) -> list[int]:
+    """The lead, then the row; one bos: a chat template's lead opens with it, so the image part's own
+    leading bos (added by the processor) is dropped."""
+    if bos is not None and lead[:1] == [bos] and row[:1] == [bos]:
+        row = row[1:]
+    return lead + row
+
+
 def answer_ids(model: VLAModel, answers: list[str]) -> torch.Tensor:
-    """Answers -> (B, L) token ids ending with eos, right-padded with IGNORE. A space before the answer,
-    as text after "Answer:" is written (byte-level BPE has " red" as one token)."""
-    eos = eos_id(model)
-    rows = [[*model.backbone.text_ids(" " + a.strip()), eos] for a in answers]
+    """Answers -> (B, L) token ids ending with eos, right-padded with IGNORE. The format's answer prefix
+    comes first (PLAIN: a space, as text after "Answer:" is written; byte-level BPE has " red" as one
+    token)."""
+    eos, prefix = eos_id(model), model.backbone.qa_format.answer_prefix
+    rows = [[*model.backbone.text_ids(prefix + a.strip()), eos] for a in answers]
     out = torch.full((len(rows), max(len(r) for r in rows)), IGNORE, dtype=torch.long)
     for i, r in enumerate(rows):
         out[i, : len(r)] = torch.tensor(r, dtype=torch.long)

@@ -35,7 +35,8 @@ def test_qa_loss_ignores_padding_and_trains(family_policy: VLAPolicy) -> None:
     model, images = family_policy.model, _images()
     with torch.no_grad():
         together, _ = qa.qa_loss(model, images, QUESTIONS, ANSWERS)
-        counts = [len(model.backbone.text_ids(" " + a)) + 1 for a in ANSWERS]
+        prefix = model.backbone.qa_format.answer_prefix  # PaliGemma's: none; the plain format's: a space
+        counts = [len(model.backbone.text_ids(prefix + a)) + 1 for a in ANSWERS]
         alone = [
             qa.qa_loss(model, [x[i : i + 1] for x in images], QUESTIONS[i : i + 1], ANSWERS[i : i + 1])[0]
             for i in range(2)

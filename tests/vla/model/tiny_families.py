@@ -35,9 +35,10 @@ TINY_FAMILIES = ("smolvlm", "paligemma", "qwen2_5_vl")
 PALIGEMMA_IMAGE = 56  # 56 / 14 = 4x4 patches -> 16 image tokens
 
 
-def save_tiny_family(family: str, directory: str | Path) -> Path:
+def save_tiny_family(family: str, directory: str | Path, chat_template: str | None = None) -> Path:
     """Writes a random-weight model + processor of `family` with save_pretrained, exactly as a hub
-    checkpoint folder looks; load it with BackboneConfig(pretrained=directory). For offline tests."""
+    checkpoint folder looks; load it with BackboneConfig(pretrained=directory). For offline tests.
+    chat_template: saved with the processor, as instruct checkpoints ship one."""
     torch.manual_seed(0)
     if family == "smolvlm":
         cfg = BackboneConfig(image_size=48, patch_size=12, text_layers=2, vision_layers=1)
@@ -49,6 +50,7 @@ def save_tiny_family(family: str, directory: str | Path) -> Path:
         processor, model = _tiny_qwen()
     else:
         raise ValueError(f"unknown tiny family {family!r}; use one of {TINY_FAMILIES}")
+    processor.chat_template = chat_template
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
     return Path(directory)
