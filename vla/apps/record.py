@@ -68,6 +68,8 @@ def _run_job(job: _Job) -> Episode:
         "policy": job.policy,
     }
     episode.info["env_kwargs"] = job.env_kwargs  # what replaying the episode needs
+    if job.policy_kwargs.get("limits"):  # the expert under a bridge's limits: how often they slowed it
+        episode.info["rate_limited_steps"] = policy.interventions.get("rate_limited", 0)
     return episode
 
 
@@ -217,6 +219,23 @@ def _record_loop(
     return sum(kept.values()), attempts, successes
 
 
+def bridge_limits(name: str) -> dict[str, Any]:
+    """`joint_names` and `safety` of conf/bridge/<name>.yaml (or a yaml file path): the limits
+    `expert_limits=<name>` puts on the scripted expert."""
+    from omegaconf import OmegaConf
+
+    from vla.config import CONF_DIR
+
+    path = Path(name) if name.endswith((".yaml", ".yml")) else Path(CONF_DIR) / "bridge" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (Path(CONF_DIR) / "bridge").glob("*.yaml"))
+        sys.exit(f"vla record: expert_limits={name}: no {path}; use one of {known} or a yaml file's path")
+    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    if not isinstance(cfg, dict) or "safety" not in cfg or "joint_names" not in cfg:
+        sys.exit(f"vla record: expert_limits={name}: {path} has no joint_names and safety sections")
+    return {"joint_names": cfg["joint_names"], "safety": cfg["safety"]}
+
+
 def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # `kill PID` commits like Ctrl-C
 
@@ -247,6 +266,11 @@ def main() -> None:
             }
             record_from_ros2(cfg, root, {**writer_args, "robot_type": cfg.ros2.robot_type})
             return
+        policy_kwargs = c["policy_kwargs"] or {}
+        if c.get("expert_limits"):
+            if c["policy_name"] != "expert":
+                sys.exit(f"vla record: expert_limits={c['expert_limits']} applies to policy_name=expert only")
+            policy_kwargs = {**policy_kwargs, "limits": bridge_limits(c["expert_limits"])}
         try:
             result = record_dataset(
                 c["tasks"] or c["env"]["id"],
@@ -256,7 +280,7 @@ def main() -> None:
                 c["seed"],
                 env_kwargs=c["env"].get("kwargs") or {},
                 policy=c["policy_name"],
-                policy_kwargs=c["policy_kwargs"] or {},
+                policy_kwargs=policy_kwargs,
                 only_success=c["only_success"],
                 num_workers=c["num_workers"],
                 commit_every=c["commit_every"],

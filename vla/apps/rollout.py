@@ -25,8 +25,13 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Any:
 
 
 def make_rollout_policy(env: Any, name: str = "expert", kwargs: dict[str, Any] | None = None) -> Any:
-    """A registered policy; the expert is bound to the env it reads its privileged state from."""
-    return make_policy(name, env=env) if name == "expert" else make_policy(name, **(kwargs or {}))
+    """A registered policy; the expert is bound to the env it reads its privileged state from (its
+    kwargs: `limits`, policies/expert/policy.py)."""
+    return (
+        make_policy(name, env=env, **(kwargs or {}))
+        if name == "expert"
+        else make_policy(name, **(kwargs or {}))
+    )
 
 
 def env_features(env: Any) -> tuple[dict, int]:
