@@ -12,7 +12,7 @@ ROS_VENV ?= .venv-ros
 APT_PACKAGES := ffmpeg libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow lint bench bench-speed compare clean
+.PHONY: setup demo test test-slow lint bench bench-speed compare compare-pick clean
 
 setup: $(VENV)/.installed $(ROS_VENV)/.installed
 
@@ -51,6 +51,9 @@ bench-speed: setup
 
 compare: setup  # the VLA, ACT, Diffusion Policy and SmolVLA on the same data and budget
 	$(PY) -m benchmarks.bench_compare hydra/launcher=joblib hydra.launcher.n_jobs=2
+
+compare-pick: setup  # the same four on one task: PickCube, random layout (~14 min recording + ~90 min)
+	$(PY) -m benchmarks.bench_compare --preset compare_pick hydra/launcher=joblib hydra.launcher.n_jobs=2
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -244,6 +244,23 @@ def _compare_success(policy: str, split: str, task: str = "average") -> Fig:
     return fig
 
 
+def _compare_pooled(policy: str, task: str, splits: tuple[str, ...] = ("train", "heldout_phrasing")) -> Fig:
+    """Successes over the splits together, with the 95% Wilson interval of the pooled episodes."""
+
+    def fig(f: dict) -> str:
+        row = f["policies"].get(policy)
+        keys = [f"{task}/{split}" for split in splits]
+        if row is None or not all(row.get(f"episodes/{k}") for k in keys):
+            return NOT_MEASURED
+        from vla.apps.eval_report import wilson_interval  # imports gymnasium: only when a page asks
+
+        wins, n = (sum(int(row[f"{c}/{k}"]) for k in keys) for c in ("successes", "episodes"))
+        low, high = wilson_interval(wins, n)
+        return f"{wins} of {n} ({wins / n:.0%}, 95% interval [{low:.2f}, {high:.2f}])"
+
+    return fig
+
+
 def _compare_field(policy: str, key: str, fmt: str) -> Fig:
     def fig(f: dict) -> str:
         row = f["policies"].get(policy)
@@ -292,6 +309,7 @@ FIGURES: dict[str, dict[str, Fig]] = {
             for p in COMPARED_PICK
             for split in ("train", "heldout_phrasing")
         },
+        **{f"{p}_pooled": _compare_pooled(p, "PickCube") for p in COMPARED_PICK},
         **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED_PICK},
         **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED_PICK},
     },
