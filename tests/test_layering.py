@@ -2,7 +2,8 @@
 
     vla/apps/             the apps: the only place where envs, policies and libraries meet
     policies/             controllers behind one interface; may use the libraries
-    vla/data, vla/model, vla/training, vla/bridge, vla/{checkpoint,config,constants,logging_utils,runtime}.py:
+    vla/data, vla/model, vla/training, vla/bridge,
+    vla/{checkpoint,config,constants,logging_utils,provenance,runtime}.py:
                           the libraries (the bridge takes any policy with predict_action_chunk, imports none)
     envs/                 Gymnasium envs; know nothing of vla/ or policies/
 
@@ -16,7 +17,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY_PACKAGES = ("vla.data", "vla.model", "vla.training", "vla.bridge")
-LIBRARY_MODULES = ("vla", "vla.checkpoint", "vla.config", "vla.constants", "vla.logging_utils", "vla.runtime")
+LIBRARY_MODULES = (
+    "vla", "vla.checkpoint", "vla.config", "vla.constants", "vla.logging_utils", "vla.provenance",
+    "vla.runtime",
+)  # fmt: skip
 APPS, BRIDGE, CLI = "vla.apps", "vla.bridge", "vla.cli"
 
 

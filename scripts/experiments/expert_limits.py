@@ -19,8 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a file fr
 
 import numpy as np
 
-from policies.expert.policy import limited_config
-from vla.apps.record import bridge_limits
+from vla.apps.expert_limits import bridge_limits, limited_config
 from vla.apps.rollout import make_env, make_rollout_policy, rollout
 from vla.bridge.safety import check_stream
 

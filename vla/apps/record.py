@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vla import runtime
+from vla.apps.expert_limits import bridge_limits
 from vla.apps.rollout import env_features, make_env, make_rollout_policy, rollout
 from vla.data import meta
 from vla.data.writer import DEFAULT_REPO_ID, Episode, EpisodeWriter
@@ -217,23 +218,6 @@ def _record_loop(
         bar.close()
         pool.shutdown(wait=False, cancel_futures=True)
     return sum(kept.values()), attempts, successes
-
-
-def bridge_limits(name: str) -> dict[str, Any]:
-    """`joint_names` and `safety` of conf/bridge/<name>.yaml (or a yaml file path): the limits
-    `expert_limits=<name>` puts on the scripted expert."""
-    from omegaconf import OmegaConf
-
-    from vla.config import CONF_DIR
-
-    path = Path(name) if name.endswith((".yaml", ".yml")) else Path(CONF_DIR) / "bridge" / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in (Path(CONF_DIR) / "bridge").glob("*.yaml"))
-        sys.exit(f"vla record: expert_limits={name}: no {path}; use one of {known} or a yaml file's path")
-    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    if not isinstance(cfg, dict) or "safety" not in cfg or "joint_names" not in cfg:
-        sys.exit(f"vla record: expert_limits={name}: {path} has no joint_names and safety sections")
-    return {"joint_names": cfg["joint_names"], "safety": cfg["safety"]}
 
 
 def _sigterm_to_interrupt(signum: int, frame: Any) -> None:

@@ -25,13 +25,18 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Any:
 
 
 def make_rollout_policy(env: Any, name: str = "expert", kwargs: dict[str, Any] | None = None) -> Any:
-    """A registered policy; the expert is bound to the env it reads its privileged state from (its
-    kwargs: `limits`, policies/expert/policy.py)."""
-    return (
-        make_policy(name, env=env, **(kwargs or {}))
-        if name == "expert"
-        else make_policy(name, **(kwargs or {}))
-    )
+    """A registered policy; the expert is bound to the env it reads its privileged state from, and
+    `limits` (a bridge's joint_names and safety: vla/apps/expert_limits.py) keeps it within them."""
+    kwargs = dict(kwargs or {})
+    if name != "expert":
+        return make_policy(name, **kwargs)
+    limits = kwargs.pop("limits", None)
+    expert = make_policy(name, env=env, **kwargs)
+    if not limits:
+        return expert
+    from vla.apps.expert_limits import LimitedPolicy, limited_config
+
+    return LimitedPolicy(expert, limited_config(limits), 1.0 / float(env.metadata["render_fps"]))
 
 
 def env_features(env: Any) -> tuple[dict, int]:
