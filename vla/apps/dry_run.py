@@ -76,7 +76,7 @@ def dry_run(cfg: DictConfig) -> str:
     plan = plan_vla(model_cfg, frames, state_dim, action_dim, ema=bool(cfg.train.ema.enabled))
     cams = ", ".join(f"{h}x{w}" for h, w in frames)
     batch = int(cfg.train.batch_size)
-    qa = cotrain.qa_count(batch, f) if (f := cotrain.fraction(cfg.train)) else 0
+    qa = cotrain.qa_per_step(cfg.train)
     lines = [
         plan.report(batch + qa),
         f"  inputs       {len(frames)} cameras ({cams}), state {state_dim}, action {action_dim}: "
@@ -91,7 +91,8 @@ def dry_run(cfg: DictConfig) -> str:
     if qa:  # a QA prompt (question + answer) is about as long as an action sample's: counted as one
         lines.append(
             f"  co-training  batch {batch + qa} = {batch} action + {qa} scene-QA samples per step "
-            f"(train.cotrain.qa_fraction={f}), each QA sample counted as an action sample's size"
+            f"(train.cotrain.qa_fraction={cotrain.fraction(cfg.train)}), each QA sample counted as an "
+            "action sample's size"
         )
     return "\n".join(lines)
 

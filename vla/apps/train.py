@@ -89,7 +89,7 @@ def train(cfg: DictConfig) -> Path:
     first_step, t0 = trainer.step, time.perf_counter()
     trainer.fit()  # 6. train, checkpoint, evaluate
     if logger is not None:  # 7. size and throughput, for `vla sweep report`
-        qa_per_step = cotrain.qa_count(cfg.train.batch_size, f) if (f := cotrain.fraction(cfg.train)) else 0
+        qa_per_step = cotrain.qa_per_step(cfg.train)
         samples = (cfg.train.batch_size + qa_per_step) * accelerator.num_processes  # QA samples count too
         summary = run_status.train_summary(
             policy, trainer.step - first_step, samples, time.perf_counter() - t0, evaluator.seconds

@@ -7,11 +7,11 @@ answer cue in <act_start>'s place, in the backbone's own question format (famili
     (cfg.instruction_first: [lead] [question] [image tokens] [separator] [cue])
 
 - a checkpoint with a chat template (SmolVLM2, Qwen2.5-VL instruct): its user turn and assistant opening,
-  e.g. "<|im_start|>User:" [images] "what colour?<end_of_utterance>\nAssistant:" | " red" <eos>;
-- PaliGemma (no template): its pretraining VQA prompt, [images] "answer en what colour?" "\n" | "red";
+  e.g. "<|im_start|>User:" [images] "what colour?<end_of_utterance>\\nAssistant:" | " red" <eos>;
+- PaliGemma (no template): its pretraining VQA prompt, [images] "answer en what colour?" "\\n" | "red";
 - otherwise (the tiny backbones) plain text: [images] "what colour?" "Answer:" | " red" <eos>.
 
-The separator is the family's end-of-prefix text (PaliGemma's "\n"; none for SmolVLM and Qwen), and a
+The separator is the family's end-of-prefix text (PaliGemma's "\\n"; none for SmolVLM and Qwen), and a
 prefix-LM family attends both ways over the prompt and causally over the answer, as for actions. The
 format is text, not new tokens: the vocabulary (and so every checkpoint's shapes) is the one the action
 head already has, and any tokenizer spells it.

@@ -37,6 +37,12 @@ def qa_count(batch_size: int, fraction: float) -> int:
     return max(1, round(batch_size * fraction / (1 - fraction)))
 
 
+def qa_per_step(train_cfg: Any) -> int:
+    """QA samples added to each step's action batch by this training config (0: no co-training)."""
+    f = fraction(train_cfg)
+    return qa_count(int(train_cfg["batch_size"]), f) if f else 0
+
+
 def check_qa_files(
     roots: Sequence[Path], fraction: float, policy_name: str, qa_eval: str | None = None
 ) -> None:
@@ -95,7 +101,7 @@ def qa_batches(
 ) -> QABatches | None:  # fmt: skip
     """The QA batch source of a `vla train` run, from the training loader's dataset (the same frames and
     image pipeline), or None when train.cotrain.qa_fraction is 0 (or unset): then nothing is touched."""
-    if fraction(train_cfg) == 0:
+    size = qa_per_step(train_cfg)
+    if size == 0:
         return None
-    size = qa_count(int(train_cfg["batch_size"]), fraction(train_cfg))
     return QABatches(make_loader(0).dataset, roots, episodes, size, seed, process)
