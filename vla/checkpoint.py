@@ -55,7 +55,7 @@ def save_checkpoint(
     *,
     save_pretrained: Callable[[Path], None],
     config_yaml: str,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer_state: Mapping[str, Any] | None = None,
     scheduler: Any = None,
     state: Mapping[str, Any] | None = None,
     raw_model_state: Mapping[str, torch.Tensor] | None = None,
@@ -66,6 +66,7 @@ def save_checkpoint(
     """Writes checkpoint `step` atomically, re-points `last`, applies retention; returns its dir.
 
     save_pretrained(dir) writes the deployable policy (the caller's policy.save_pretrained).
+    optimizer_state: the optimizer's state_dict() (parameters by index), gathered in full under FSDP.
     raw_model_state: the non-EMA weights when pretrained/ holds EMA weights (needed to resume).
     state: JSON-serialisable scalars (data position, ...); `step` is added.
     rng_states: capture_rng_state() of every process, in rank order (multi-process training);
@@ -80,7 +81,9 @@ def save_checkpoint(
     save_pretrained(tmp / PRETRAINED)
     (tmp / "config.yaml").write_text(config_yaml)
     rngs = dict(enumerate(rng_states)) if rng_states is not None else {rank: capture_rng_state()}
-    _write_training_state(tmp / TRAINING_STATE, step, optimizer, scheduler, state, raw_model_state, rngs)
+    _write_training_state(
+        tmp / TRAINING_STATE, step, optimizer_state, scheduler, state, raw_model_state, rngs
+    )
     _fsync_tree(tmp)
     if final.exists():  # re-saving a step (e.g. after a resume): move the old one out of the way first
         old = ckpt_root / f"{_TMP_PREFIX}old-{final.name}-{os.getpid()}"
@@ -96,7 +99,7 @@ def save_checkpoint(
 def _write_training_state(
     out: Path,
     step: int,
-    optimizer: torch.optim.Optimizer | None,
+    optimizer_state: Mapping[str, Any] | None,
     scheduler: Any,
     state: Mapping[str, Any] | None,
     raw_model_state: Mapping[str, torch.Tensor] | None,
@@ -104,8 +107,8 @@ def _write_training_state(
 ) -> None:
     if raw_model_state is not None:
         save_file(_contiguous(raw_model_state), str(out / "model.safetensors"))
-    if optimizer is not None:
-        tensors, meta = optimizer_state_to_flat(optimizer.state_dict())
+    if optimizer_state is not None:
+        tensors, meta = optimizer_state_to_flat(optimizer_state)
         save_file(tensors, str(out / "optimizer.safetensors"))
         _write_json(out / "optimizer.json", meta)
     if scheduler is not None:
@@ -199,10 +202,7 @@ def load_training_state(
     """Restores optimizer, scheduler and RNG states in place; returns state.json (step, data position)."""
     ts = Path(ckpt_dir) / TRAINING_STATE
     if optimizer is not None:
-        meta = json.loads((ts / "optimizer.json").read_text())
-        optimizer.load_state_dict(
-            optimizer_state_from_flat(load_file(str(ts / "optimizer.safetensors")), meta)
-        )
+        optimizer.load_state_dict(read_optimizer_state(ckpt_dir))
     if scheduler is not None:
         scheduler.load_state_dict(json.loads((ts / "scheduler.json").read_text()))
     if restore_rng:
@@ -216,6 +216,13 @@ def load_training_state(
         rng_meta = json.loads((ts / f"rng_rank{source}.json").read_text())
         restore_rng_state(load_file(str(ts / f"rng_rank{source}.safetensors")), rng_meta)
     return json.loads((ts / "state.json").read_text())
+
+
+def read_optimizer_state(ckpt_dir: str | Path) -> dict[str, Any]:
+    """The saved optimizer state_dict (parameters by index), as Optimizer.load_state_dict takes it."""
+    ts = Path(ckpt_dir) / TRAINING_STATE
+    meta = json.loads((ts / "optimizer.json").read_text())
+    return optimizer_state_from_flat(load_file(str(ts / "optimizer.safetensors")), meta)
 
 
 def saved_process_count(ckpt_dir: str | Path) -> int:

@@ -55,7 +55,7 @@ class AccelerateLaunch:
 
     processes_per_node: int = 1
     nodes: int = 1
-    config_file: str | None = None  # a path, or the name of a file in conf/accelerate/ (ddp, multinode, ...)
+    config_file: str | None = None  # a path, or the name of a file in conf/accelerate/ (ddp, multinode, fsdp)
     args: list[str] = field(default_factory=list)
 
     @classmethod

@@ -17,6 +17,7 @@ The learning-rate schedule still follows cfg.steps. Every train record of metric
 elapsed_s, the training seconds of the run by that step (as the budget counts them, with or without one).
 """
 
+import copy
 import logging
 import random
 import time
@@ -28,27 +29,18 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedType, broadcast, gather_object
+from accelerate.utils import broadcast, gather_object
 
 from vla import checkpoint as ckpt
 from vla.logging_utils import RunLogger, progress
 from vla.model.qa import QA_BATCH
+from vla.training import fsdp
 from vla.training.optim import EMA, make_optimizer, make_scheduler
 
 LoaderFactory = Callable[[int], Any]  # epoch -> an iterable of batches (a DataLoader), seeded by the epoch
 EvalFn = Callable[[Any, int], Mapping[str, float]]  # (policy, step) -> metrics
 
 log = logging.getLogger(__name__)
-
-# save() writes the main process's module and optimizer state, which FSDP shards: every checkpoint would
-# hold one shard, or hang gathering it on one process. Refused before the first step until save() and
-# resume() gather and scatter full state dicts (with a GPU to test it on).
-FSDP_UNSUPPORTED = (
-    "accelerate launched FSDP (distributed_type FSDP), which vla train cannot checkpoint yet: its "
-    "checkpoints are written from the main process's copy of the model, which FSDP shards. Use DDP "
-    "(conf/accelerate/ddp.yaml or no config file: the 3B presets train LoRA adapters, so a replica per "
-    "GPU fits); docs/sweeps.md, 'Multi-GPU and multi-node'"
-)
 
 
 @dataclass
@@ -72,8 +64,13 @@ class Trainer:
     _batch_size: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.accelerator.distributed_type == DistributedType.FSDP:
-            raise NotImplementedError(FSDP_UNSUPPORTED)
+        # FSDP shards self.policy in place: the main process keeps a plain copy to save and evaluate
+        # (vla/training/fsdp.py); None without FSDP, where self.policy itself is saved and evaluated
+        self._replica: torch.nn.Module | None = None
+        if fsdp.is_fsdp(self.accelerator):
+            fsdp.check_supported(self.accelerator, self.cfg)
+            if self.accelerator.is_main_process:
+                self._replica = copy.deepcopy(self.policy).cpu()
         self.optimizer = make_optimizer(self.policy, self.cfg)
         self.scheduler = make_scheduler(self.optimizer, self.cfg, lambda: self.elapsed_s)
         self.ema = (
@@ -82,7 +79,11 @@ class Trainer:
             else None
         )
         # DDP syncs gradients in forward(); the policy's entry point is compute_loss, so wrap it
-        self.model, self.optimizer = self.accelerator.prepare(_LossModule(self.policy), self.optimizer)
+        loss_module = _LossModule(self.policy)
+        loss_module._no_split_modules = fsdp.no_split_modules(self.policy)  # FSDP's transformer wrap policy
+        self.model, self.optimizer = self.accelerator.prepare(loss_module, self.optimizer)
+        if fsdp.is_fsdp(self.accelerator) and self.accelerator.is_main_process:
+            log.info(fsdp.describe(self.model, self.accelerator.num_processes))
 
     # ------------------------------------------------------------------------------------ resume
     def resume(self, path: str | Path) -> None:
@@ -98,9 +99,15 @@ class Trainer:
                 raise ValueError(f"{directory} was saved without EMA; resume it with train.ema.enabled=false")
             self.ema.load_state_dict(self.policy.state_dict())
             self.policy.load_state_dict(raw)
+        sharded = fsdp.is_fsdp(self.accelerator)  # each process takes its shard of the full saved state
         state = ckpt.load_training_state(
-            directory, self.optimizer, self.scheduler, rank=self.accelerator.process_index
+            directory,
+            None if sharded else self.optimizer,
+            self.scheduler,
+            rank=self.accelerator.process_index,
         )
+        if sharded:
+            fsdp.load_optimizer_state(self.model, self.optimizer, ckpt.read_optimizer_state(directory))
         self.step, self.epoch = state["step"], state["epoch"]
         self.batch_in_epoch = self._position_in_these_batches(state, ckpt.saved_process_count(directory))
         self.elapsed_s = float(state.get("elapsed_s", 0.0))  # checkpoints from before the time budget: 0
@@ -182,7 +189,7 @@ class Trainer:
             if self.step % self.cfg["save_every"] == 0 or last:
                 self.save()
             every = self.cfg["eval_every"]
-            if self.evaluate and ((every and self.step % every == 0) or (last and self.cfg["eval_at_end"])):
+            if (every and self.step % every == 0) or (last and self.cfg["eval_at_end"]):
                 t_eval = time.perf_counter()
                 self.run_evaluation()
                 eval_s += time.perf_counter() - t_eval
@@ -244,34 +251,55 @@ class Trainer:
             "num_processes": self.accelerator.num_processes, "batch_size": self._batch_size,
         }  # fmt: skip
         rng_states = gather_object([ckpt.capture_rng_state()])  # one per process, in rank order
+        policy, optimizer_state = self._deployable(with_optimizer=True)  # every process: FSDP gathers
         path = None
         if self.accelerator.is_main_process:
             raw = dict(self.policy.state_dict()) if self.ema is not None else None
             path = ckpt.save_checkpoint(
-                self.run_dir, self.step, save_pretrained=self._save_pretrained, config_yaml=self.config_yaml,
-                optimizer=self.optimizer, scheduler=self.scheduler, state=state,
-                raw_model_state=raw, keep_last=self.cfg["keep_last"], rng_states=rng_states,
+                self.run_dir, self.step, save_pretrained=lambda d: self._save_pretrained(policy, d),
+                config_yaml=self.config_yaml, optimizer_state=optimizer_state, scheduler=self.scheduler,
+                state=state, raw_model_state=raw, keep_last=self.cfg["keep_last"], rng_states=rng_states,
             )  # fmt: skip
         self.accelerator.wait_for_everyone()
         return path
 
-    def _save_pretrained(self, directory: Path) -> None:
+    def _deployable(self, with_optimizer: bool = False) -> tuple[Any, Mapping[str, Any] | None]:
+        """(the policy to save and evaluate, the optimizer's state) on the main process. Under FSDP every
+        process must call it: the shards are gathered into the main process's replica."""
+        if not fsdp.is_fsdp(self.accelerator):
+            main = self.accelerator.is_main_process
+            return self.policy, self.optimizer.state_dict() if with_optimizer and main else None
+        weights, optimizer_state = fsdp.gather_full_state(self.model, self.optimizer, with_optimizer)
+        if self._replica is not None:
+            fsdp.load_into_replica(self._replica, weights, prefix="policy.")
+        return self._replica, optimizer_state
+
+    def _save_pretrained(self, policy: Any, directory: Path) -> None:
         if self.ema is None:
-            self.policy.save_pretrained(directory)
+            policy.save_pretrained(directory)
             return
-        with self.ema.applied(self.policy):
-            self.policy.save_pretrained(directory)
+        with self.ema.applied(policy):
+            policy.save_pretrained(directory)
 
     def run_evaluation(self) -> Mapping[str, float]:
-        """Sim evaluation with the deployable weights; never disturbs the training RNG streams."""
-        policy = self.policy
+        """Sim evaluation with the deployable weights; never disturbs the training RNG streams. Every
+        process calls it (FSDP gathers the weights); the main process evaluates."""
+        policy, _ = self._deployable()
+        if self.evaluate is None:
+            return {}
+        if self._replica is not None:  # FSDP: the replica waits on the CPU between evaluations
+            policy.to(self.accelerator.device)
         policy.eval()
-        with _preserved_rng():
-            if self.ema is not None:
-                with self.ema.applied(policy):
+        try:
+            with _preserved_rng():
+                if self.ema is not None:
+                    with self.ema.applied(policy):
+                        metrics = self.evaluate(policy, self.step)
+                else:
                     metrics = self.evaluate(policy, self.step)
-            else:
-                metrics = self.evaluate(policy, self.step)
+        finally:
+            if self._replica is not None:
+                policy.cpu()
         if self.logger is not None:
             self.logger.log(self.step, metrics, split="eval")
         # success rates as percentages; offline metrics (env=none: action MSE, token accuracy) as numbers

@@ -1,7 +1,7 @@
 """Launcher presets (conf/hydra/launcher/) and accelerate presets (conf/accelerate/): the presets hold only
 keys their launcher knows; `hydra/launcher=slurm_local` runs a sweep end to end through submitit's local
 executor (the slurm preset's code path without a cluster); the accelerate files are valid accelerate
-configs; vla train refuses FSDP before the first step. The joblib launcher and the dataset lock:
+configs (FSDP: test_fsdp.py). The joblib launcher and the dataset lock:
 test_sweep.py."""
 
 import dataclasses
@@ -9,23 +9,24 @@ import itertools
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+import torch
 from accelerate.commands.config.config_args import load_config_from_file
 from accelerate.utils import DistributedType
 from hydra import compose, initialize_config_dir
 from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 from omegaconf import OmegaConf
+from safetensors.torch import load_file
 
 from hydra_plugins.vla_launchers.accelerate_jobs import AccelerateLaunch, LocalLauncher, SlurmLauncher
 from vla import checkpoint as ckpt
 from vla.apps import run_status
 from vla.config import CONF_DIR
-from vla.training.loop import FSDP_UNSUPPORTED, Trainer
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1"}
@@ -85,7 +86,7 @@ def test_a_job_of_several_processes_is_one_accelerate_launch_per_node() -> None:
     [
         ({"processes": 2}, {}, "unknown keys ['processes']"),
         ({"processes_per_node": 0}, {}, "must be an integer >= 1"),
-        ({"processes_per_node": 2, "config_file": "fsdp"}, {}, "no such file"),
+        ({"processes_per_node": 2, "config_file": "fdsp"}, {}, "no such file"),
         ({"processes_per_node": 2}, {"tasks_per_node": 2}, "keep hydra.launcher.tasks_per_node=1"),
     ],
 )
@@ -101,25 +102,6 @@ def test_accelerate_presets_are_valid_accelerate_configs(name: str) -> None:
     assert config.distributed_type == DistributedType.MULTI_GPU
     assert config.num_processes == 8 * config.num_machines
     assert config.mixed_precision == "no"  # train.mixed_precision decides
-
-
-def test_no_fsdp_preset_is_shipped() -> None:
-    """vla train refuses FSDP (next test): a preset that selects it would only lead to that error."""
-    for path in ACCELERATE.glob("*.yaml"):
-        assert load_config_from_file(str(path)).distributed_type != DistributedType.FSDP, path.name
-
-
-def test_trainer_refuses_fsdp_before_any_work() -> None:
-    """Checkpoints are written from the main process's module, which FSDP shards: refused at once,
-    pointing to DDP."""
-    accelerator = SimpleNamespace(distributed_type=DistributedType.FSDP)
-    with pytest.raises(NotImplementedError) as err:
-        Trainer(
-            cfg={}, accelerator=accelerator, policy=None, make_loader=None,  # type: ignore[arg-type]
-            run_dir=Path("."), config_yaml="",
-        )  # fmt: skip
-    assert str(err.value) == FSDP_UNSUPPORTED
-    assert "conf/accelerate/ddp.yaml" in FSDP_UNSUPPORTED and "docs/sweeps.md" in FSDP_UNSUPPORTED
 
 
 @pytest.mark.slow
@@ -154,18 +136,27 @@ def test_slurm_local_sweep_runs_two_jobs_end_to_end(tmp_path: Path) -> None:
     assert (sweep / "report.csv").is_file()
 
 
-@pytest.mark.slow
-def test_ddp_preset_trains_on_two_processes_and_resumes_on_one(tmp_path: Path, debug_dataset: Path) -> None:
+TRAIN_2_STEPS = ("-m", "vla.apps.train", "experiment=debug", "train.steps=2", "train.eval_at_end=false")
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory: pytest.TempPathFactory, debug_dataset: Path) -> Path:
     """`accelerate launch --config_file conf/accelerate/ddp.yaml --num_processes 2` (a gloo group on this
-    CPU): one run dir, an RNG state per process; its checkpoint continues on one process (N -> M)."""
-    run = tmp_path / "run"
+    CPU): 2 steps of the debug experiment."""
+    run = tmp_path_factory.mktemp("ddp") / "run"
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE / "ddp.yaml"),
-        "--num_processes", "2", "-m", "vla.apps.train", "experiment=debug", "train.steps=2",
-        "train.eval_at_end=false", f"dataset.root={debug_dataset}", f"run_dir={run}",
+        "--num_processes", "2", *TRAIN_2_STEPS, f"dataset.root={debug_dataset}", f"run_dir={run}",
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return run
+
+
+@pytest.mark.slow
+def test_ddp_preset_trains_on_two_processes_and_resumes_on_one(tmp_path: Path, ddp_run: Path) -> None:
+    """One run dir, an RNG state per process; its checkpoint continues on one process (N -> M)."""
+    run = ddp_run
     state = run / ckpt.CHECKPOINTS / "step_000002" / "training_state"
     assert (state / "rng_rank0.json").exists() and (state / "rng_rank1.json").exists()
     assert json.loads((state / "state.json").read_text())["num_processes"] == 2
@@ -205,3 +196,36 @@ def test_slurm_local_job_of_two_processes_runs_accelerate_inside_its_task(
     logs = [*(sweep / ".submitit").glob("*/*_log.*"), *run.glob("*.log")]  # submitit's, the job's own
     task_logs = "".join(p.read_text() for p in logs)
     assert "accelerate.commands.launch --multi_gpu" in task_logs and "--num_processes 2" in task_logs
+
+
+@pytest.mark.slow
+def test_multinode_preset_on_two_machine_ranks_trains_as_one_machine(
+    tmp_path: Path, debug_dataset: Path, ddp_run: Path
+) -> None:
+    """conf/accelerate/multinode.yaml as two machines of one process each, over loopback: two separate
+    `accelerate launch` commands (machine ranks 0 and 1) meet at machine 0's address and train as one
+    group; the result is the 2-process DDP run's, weight for weight. (One machine here: the ranks share
+    its filesystem, as cluster nodes share theirs.)"""
+    run = tmp_path / "run"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", str(ACCELERATE / "multinode.yaml"), "--num_machines", "2", "--num_processes", "2",
+        "--main_process_ip", "127.0.0.1", "--main_process_port", str(port),
+    ]  # fmt: skip
+    job = [*TRAIN_2_STEPS, f"dataset.root={debug_dataset}", f"run_dir={run}"]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+    machines = [
+        subprocess.Popen([*launch, "--machine_rank", str(rank), *job], cwd=ROOT, env=ENV, **pipes)
+        for rank in (0, 1)
+    ]
+    outputs = [m.communicate(timeout=600)[0] for m in machines]
+    assert [m.returncode for m in machines] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    state = run / ckpt.CHECKPOINTS / "step_000002" / "training_state"
+    assert json.loads((state / "state.json").read_text())["num_processes"] == 2
+    weights = Path(ckpt.CHECKPOINTS) / "step_000002" / ckpt.PRETRAINED / "model.safetensors"
+    ours, reference = load_file(str(run / weights)), load_file(str(ddp_run / weights))
+    assert ours.keys() == reference.keys()
+    assert all(torch.equal(ours[k], reference[k]) for k in ours)

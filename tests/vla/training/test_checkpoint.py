@@ -54,7 +54,8 @@ def test_checkpoint_layout_retention_and_last(tmp_path: Path) -> None:
     for step in (1, 2, 3, 4):
         ckpt.save_checkpoint(
             tmp_path, step, save_pretrained=lambda d: ckpt_worker.MLPPolicy(4).save_pretrained(d),
-            config_yaml="a: 1\n", optimizer=torch.optim.AdamW(model.parameters()), keep_last=2,
+            config_yaml="a: 1\n", optimizer_state=torch.optim.AdamW(model.parameters()).state_dict(),
+            keep_last=2,
         )  # fmt: skip
     root = tmp_path / ckpt.CHECKPOINTS
     assert sorted(p.name for p in root.iterdir()) == ["last", "step_000003", "step_000004"]
