@@ -4,6 +4,7 @@ No env and no policy: the train app (vla/apps/train.py) builds those, and checks
 the env, before the first optimiser step (docs/reliability.md, fault 15).
 """
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,13 +12,15 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, broadcast_object_list
+from accelerate.utils import DataLoaderConfiguration, DistributedType, broadcast_object_list
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from vla import checkpoint as ckpt
 from vla.data.dataset import Roots, make_dataloader
 from vla.training.validate import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def resume_dir(cfg: DictConfig) -> Path | None:
@@ -110,6 +113,15 @@ def make_accelerator(train_cfg: Mapping[str, Any]) -> Accelerator:
         # the loader's own seeded generator fixes the order; accelerate only shards it across processes
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=False),
     )
+    if (
+        os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+        and accelerator.distributed_type != DistributedType.FSDP
+    ):
+        log.warning(  # accelerate forms FSDP only on GPUs; without one the FSDP settings are dropped
+            "accelerate was launched with FSDP settings (conf/accelerate/fsdp.yaml), but without a GPU it "
+            "formed %s: every process trains a full replica, as under DDP",
+            accelerator.distributed_type,
+        )
     if accelerator.num_processes != world:
         raise ConfigError(
             f"launched as {world} processes but accelerate formed a group of {accelerator.num_processes} "

@@ -161,3 +161,18 @@ def test_fsdp_trains_as_ddp_and_its_checkpoints_resume_exactly(tmp_path: Path, d
     )
     steps = {float(v) for k, v in adam.items() if k.endswith("/step")}
     assert steps == {4.0}
+
+
+def test_fsdp_settings_without_a_gpu_are_named_not_silently_dropped() -> None:
+    """`accelerate launch --config_file conf/accelerate/fsdp.yaml` on a machine without a GPU: accelerate
+    forms no FSDP group, and vla train says so instead of training replicas as if sharded."""
+    code = (
+        "from vla.training.setup import make_accelerator; "
+        "make_accelerator({'mixed_precision': 'no', 'cpu': True})"
+    )
+    env = {**ENV, "ACCELERATE_USE_FSDP": "true"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "launched with FSDP settings" in proc.stderr and "as under DDP" in proc.stderr
