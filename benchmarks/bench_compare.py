@@ -5,11 +5,13 @@
     python -m benchmarks.bench_compare --preset compare_debug --no-write   # the pipeline in minutes
     python -m benchmarks.bench_compare --preset compare_pick                 # one task: PickCube, random
     python -m benchmarks.bench_compare --preset compare_pick --publish outputs/compare/<sweep dir>
+    python -m benchmarks.bench_compare --preset compare_mt10                 # Meta-World MT10
 
 It is one Hydra multirun (`vla train -m experiment=<preset>`, conf/experiment/compare.yaml: the same
 data, optimiser steps and seeds for every policy), reported by `vla sweep report` at its end; this
-script records the preset's datasets first (scripted expert, one dataset per task, seeds from 1000)
-and publishes the sweep's report as its BENCHMARKS.md section, with the headline rows for the README.
+script records the preset's datasets first (scripted expert, one dataset per task, seeds from the
+preset's dataset.seed_base) and publishes the sweep's report as its BENCHMARKS.md section, with the
+headline rows for the README.
 --publish publishes a sweep that already ran (e.g. `vla train -m experiment=compare_pick ...`), stamped
 with the commit its runs recorded in their status.json.
 """
@@ -32,11 +34,13 @@ from vla.apps.sweep_runs import job_dirs
 from vla.config import CONF_DIR
 from vla.provenance import commit_before
 
-EPISODES = {"compare": 200, "compare_debug": 2, "compare_pick": 1800}  # demos per task
+# demos per dataset (compare: one per task; compare_mt10: one dataset, each seed draws its task)
+EPISODES = {"compare": 200, "compare_debug": 2, "compare_pick": 1800, "compare_mt10": 300}
 TITLES = {
     "compare": "Policies compared: the VLA, ACT, Diffusion Policy, SmolVLA",
     "compare_debug": "Policies compared: the pipeline on tiny data",
     "compare_pick": "Policies compared on one task: PickCube, random layout",
+    "compare_mt10": "Policies compared on Meta-World MT10",
 }
 TASK_IDS = {
     "touch_cube": "vla/TouchCube-v0",
@@ -67,7 +71,8 @@ def record_missing(preset: str, episodes: int) -> None:
             continue
         task = TASK_IDS.get(path.name, cfg.env.id)  # one folder per task, or the preset's one env
         print(f"recording {episodes} demos of {task} into {root}", flush=True)
-        record_dataset(task, path, episodes, "train", 1000, env_kwargs=kwargs, num_workers=2, progress=False)
+        seeds = cfg.dataset.seed_base
+        record_dataset(task, path, episodes, "train", seeds, env_kwargs=kwargs, num_workers=2, progress=False)
 
 
 def run_sweep(preset: str, sweep_dir: Path, extra: list[str]) -> None:
