@@ -12,7 +12,7 @@ ROS_VENV ?= .venv-ros
 APT_PACKAGES := ffmpeg libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow lint bench bench-speed compare compare-pick clean
+.PHONY: setup demo test test-slow lint bench bench-speed compare compare-pick compare-mt10 clean
 
 setup: $(VENV)/.installed $(ROS_VENV)/.installed
 
@@ -54,6 +54,9 @@ compare: setup  # the VLA, ACT, Diffusion Policy and SmolVLA on the same data an
 
 compare-pick: setup  # the same four on one task: PickCube, random layout (~14 min recording + ~90 min)
 	$(PY) -m benchmarks.bench_compare --preset compare_pick hydra/launcher=joblib hydra.launcher.n_jobs=2
+
+compare-mt10: setup  # the VLA and Diffusion Policy on Meta-World MT10 (~12 min recording + ~45 min)
+	$(PY) -m benchmarks.bench_compare --preset compare_mt10 hydra/launcher=joblib hydra.launcher.n_jobs=2
 
 clean:
 	rm -rf outputs .pytest_cache
