@@ -88,6 +88,18 @@ def run_sweep(preset: str, sweep_dir: Path, extra: list[str]) -> None:
     subprocess.run([*cmd, *extra], cwd=ROOT, check=False)  # failed jobs are in the report, not an exception
 
 
+def section_body(report: str, sweep_dir: Path) -> str:
+    """The sweep's report.md without its title, its plots named by where they are: the sweep dir is not
+    in the repository, so an image link to it would not resolve from BENCHMARKS.md."""
+    lines = report.split("\n")[1:]
+    plots = [line[line.index("(") + 1 : -1] for line in lines if line.startswith("![")]
+    kept = [line for line in lines if not line.startswith("![")]
+    where = ", ".join(f"`{sweep_dir.name}/{name}`" for name in plots)
+    return "\n".join(kept).rstrip() + (
+        f"\n\nPlots (in the sweep dir, not committed): {where}.\n" if plots else "\n"
+    )
+
+
 def headline(sweep_dir: Path) -> dict:
     """Per policy: the report.csv columns the README quotes (one run per policy in the preset)."""
     with open(sweep_dir / "report.csv", newline="") as f:
@@ -143,17 +155,18 @@ def main(argv: list[str] | None = None) -> dict | None:
     report = (sweep_dir / "report.md").read_text()
     cfg = OmegaConf.load(job_dirs(sweep_dir)[0] / ".hydra" / "config.yaml")  # as it ran, overrides included
     limit = f"{cfg.train.max_seconds} s" if cfg.train.max_seconds else f"{cfg.train.steps} steps"
+    cap = f", each cut at {cfg.eval.max_steps} steps" if cfg.eval.get("max_steps") else ""
     budget = (
         f"{limit} of training per policy at batch {cfg.train.batch_size} (the steps each "
         f"reached are in the table), evaluated on seeds {cfg.eval.seed_base}+ ({cfg.eval.n_episodes} "
-        f"episodes per task and split); the whole sweep took {minutes:.0f} min."
+        f"episodes per task and split{cap}); the whole sweep took {minutes:.0f} min."
     )
     command = "python -m benchmarks.bench_compare" + (" " + " ".join(argv) if argv else "")
     return write_section(
         args.preset,
         TITLES[args.preset],
         command,
-        f"{budget}\n\n{report.split(chr(10), 1)[1]}",
+        f"{budget}\n\n{section_body(report, sweep_dir)}",
         {"policies": headline(sweep_dir), "budget": budget},
         dry_run=args.no_write,
         stamp=stamp,

@@ -231,6 +231,7 @@ def _demo_latency(f: dict) -> str:
 # ---------------------------------------------------------------- compare
 COMPARED = ("vla", "act", "diffusion_ddim", "smolvla")
 COMPARED_PICK = ("vla_pick", "act", "diffusion_ddim", "smolvla")  # compare_pick: the VLA's PickCube recipe
+COMPARED_MT10 = ("vla", "diffusion_ddim")  # compare_mt10: the VLA and the six-task comparison's best baseline
 
 
 def _compare_success(policy: str, split: str, task: str = "average") -> Fig:
@@ -312,6 +313,16 @@ FIGURES: dict[str, dict[str, Fig]] = {
         **{f"{p}_pooled": _compare_pooled(p, "PickCube") for p in COMPARED_PICK},
         **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED_PICK},
         **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED_PICK},
+    },
+    "compare_mt10": {
+        **{
+            f"{p}_{split}": _compare_success(p, split)
+            for p in COMPARED_MT10
+            for split in ("train", "heldout_phrasing")
+        },
+        **{f"{p}_pooled": _compare_pooled(p, "average") for p in COMPARED_MT10},
+        **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED_MT10},
+        **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED_MT10},
     },
 }
 
