@@ -6,10 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 from tests.vla.apps.conftest import compose_train
 from vla.apps.train import train
+from vla.config import CONF_DIR
 from vla.training.validate import ConfigError, validate_train
 
 
@@ -95,3 +97,14 @@ def test_cli_missing_backbone_weights_offline_fails_before_work(tmp_path: Path) 
     assert "vla train: missing weights: backbone.pretrained=nobody/no-such-vlm" in proc.stderr
     assert "HF_HUB_OFFLINE=0" in proc.stderr
     assert not run.exists() and not data.exists()
+
+
+@pytest.mark.parametrize("preset", ["compare", "compare_debug", "compare_pick", "compare_mt10"])
+def test_comparison_presets_are_valid_for_every_policy_they_sweep(preset: str) -> None:
+    """A comparison sweep fails job by job at its first step when one policy's config is bad: caught here."""
+    with initialize_config_dir(CONF_DIR, version_base="1.3"):
+        swept = compose("config", overrides=[f"experiment={preset}"], return_hydra_config=True)
+    policies = str(swept.hydra.sweeper.params.policy).split(",")
+    assert len(policies) >= 2, policies
+    for policy in policies:
+        validate_train(compose_train(f"experiment={preset}", f"policy={policy}"))
