@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a file fr
 
 import numpy as np
 
-from vla.apps.expert_limits import bridge_limits, limited_config
+from vla.apps.expert_limits import bridge_limits
 from vla.apps.rollout import make_env, make_rollout_policy, rollout
-from vla.bridge.safety import check_stream
+from vla.bridge.safety import SafetyConfig, check_stream
 
 
 def measure(env, policy_kwargs: dict, seeds: range, cfg) -> str:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     env = make_env(args.env, {"layout": args.layout, "cameras": ["front"], "image_size": 32})
     limits = bridge_limits(args.limits)
-    cfg, seeds = limited_config(limits), range(args.seed_base, args.seed_base + args.episodes)
+    cfg, seeds = SafetyConfig.from_bridge(limits), range(args.seed_base, args.seed_base + args.episodes)
     print(f"{args.env} layout={args.layout}, seeds {seeds.start}-{seeds.stop - 1}, limits {args.limits}\n")
     print("| expert | success | mean steps | streams breaking the limits | ticks slowed per episode |")
     print("|---|---|---|---|---|")

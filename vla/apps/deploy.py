@@ -122,8 +122,7 @@ def build_runner(cfg: DictConfig, policy: Policy | None = None) -> Runner:
         policy = ResampledPolicy(policy, fps, rate)
     rcfg = RunnerConfig(rate_hz=rate, cameras=tuple(cfg.cameras), **{k: cfg[k] for k in _RUNNER_KEYS})
     dt = 1.0 / rcfg.rate_hz
-    safety_kwargs = OmegaConf.to_container(b.safety, resolve=True)
-    safety = SafetyLayer(SafetyConfig(joint_names=tuple(b.joint_names), **safety_kwargs), dt)
+    safety = SafetyLayer(SafetyConfig.from_bridge(OmegaConf.to_container(b, resolve=True)), dt)
     io = BridgeIO(b, rcfg.cameras, cfg.command_interface, privileged=rcfg.use_privileged_state, period_s=dt)
     return Runner(rcfg, policy, safety, io)
 

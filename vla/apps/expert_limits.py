@@ -8,7 +8,6 @@ do not import the bridge.
 """
 
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +49,9 @@ class LimitedPolicy(Policy):
         return dict(self._layer.counters) if self._layer is not None else {}
 
 
-def limited_config(limits: Mapping[str, Any]) -> SafetyConfig:
-    """A SafetyConfig from a bridge config's `joint_names` and `safety` (what bridge_limits returns)."""
-    return SafetyConfig(joint_names=tuple(limits["joint_names"]), **dict(limits["safety"]))
-
-
 def bridge_limits(name: str) -> dict[str, Any]:
     """`joint_names` and `safety` of conf/bridge/<name>.yaml (or a yaml file path): the limits
-    `expert_limits=<name>` puts on the scripted expert."""
+    `expert_limits=<name>` puts on the scripted expert (SafetyConfig.from_bridge reads them)."""
     from omegaconf import OmegaConf
 
     path = Path(name) if name.endswith((".yaml", ".yml")) else Path(CONF_DIR) / "bridge" / f"{name}.yaml"

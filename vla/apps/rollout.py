@@ -34,9 +34,10 @@ def make_rollout_policy(env: Any, name: str = "expert", kwargs: dict[str, Any] |
     expert = make_policy(name, env=env, **kwargs)
     if not limits:
         return expert
-    from vla.apps.expert_limits import LimitedPolicy, limited_config
+    from vla.apps.expert_limits import LimitedPolicy
+    from vla.bridge.safety import SafetyConfig
 
-    return LimitedPolicy(expert, limited_config(limits), 1.0 / float(env.metadata["render_fps"]))
+    return LimitedPolicy(expert, SafetyConfig.from_bridge(limits), 1.0 / float(env.metadata["render_fps"]))
 
 
 def env_features(env: Any) -> tuple[dict, int]:

@@ -16,8 +16,9 @@ import logging
 import math
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,12 @@ class SafetyConfig:
     limit_mode: str = "clip"  # clip | reject
     ramp_s: float = 1.0  # after arming, the speed limit rises linearly from 0 to v_max over this time
     _arrays: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_bridge(cls, bridge: Mapping[str, Any]) -> "SafetyConfig":
+        """The limits of a bridge config (conf/bridge/*.yaml as plain values): its `joint_names` and
+        `safety` sections."""
+        return cls(joint_names=tuple(bridge["joint_names"]), **dict(bridge["safety"]))
 
     def __post_init__(self) -> None:
         n = len(self.joint_names)

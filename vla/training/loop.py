@@ -67,7 +67,8 @@ class Trainer:
         # FSDP shards self.policy in place: the main process keeps a plain copy to save and evaluate
         # (vla/training/fsdp.py); None without FSDP, where self.policy itself is saved and evaluated
         self._replica: torch.nn.Module | None = None
-        if fsdp.is_fsdp(self.accelerator):
+        sharded = fsdp.is_fsdp(self.accelerator)
+        if sharded:
             fsdp.check_supported(self.accelerator, self.cfg)
             if self.accelerator.is_main_process:
                 self._replica = copy.deepcopy(self.policy).cpu()
@@ -80,9 +81,10 @@ class Trainer:
         )
         # DDP syncs gradients in forward(); the policy's entry point is compute_loss, so wrap it
         loss_module = _LossModule(self.policy)
-        loss_module._no_split_modules = fsdp.no_split_modules(self.policy)  # FSDP's transformer wrap policy
+        if sharded:  # what accelerate's transformer wrap policy reads: the layers to shard one by one
+            loss_module._no_split_modules = fsdp.no_split_modules(self.policy)
         self.model, self.optimizer = self.accelerator.prepare(loss_module, self.optimizer)
-        if fsdp.is_fsdp(self.accelerator) and self.accelerator.is_main_process:
+        if sharded and self.accelerator.is_main_process:
             log.info(fsdp.describe(self.model, self.accelerator.num_processes))
 
     # ------------------------------------------------------------------------------------ resume

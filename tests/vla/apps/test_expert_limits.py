@@ -3,9 +3,9 @@ scripted expert behind the bridge's own SafetyLayer."""
 
 import pytest
 
-from vla.apps.expert_limits import bridge_limits, limited_config
+from vla.apps.expert_limits import bridge_limits
 from vla.apps.record import record_dataset
-from vla.bridge.safety import check_stream
+from vla.bridge.safety import SafetyConfig, check_stream
 from vla.constants import ACTION
 from vla.data import meta
 from vla.data.stats import read_vectors
@@ -16,7 +16,7 @@ def test_the_expert_within_a_bridges_limits_records_demos_the_bridge_would_not_s
     SafetyLayer. The recorded actions obey so101's velocity and acceleration limits (the free expert's
     do not), the expert still succeeds, and each episode says how often the limits slowed it."""
     limits = bridge_limits("so101")
-    cfg = limited_config(limits)
+    cfg = SafetyConfig.from_bridge(limits)
     kwargs = {"layout": "slots", "cameras": ["front"], "image_size": 32}
     streams = {}
     for name, policy_kwargs in (("free", {}), ("limited", {"limits": limits})):
