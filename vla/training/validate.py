@@ -73,8 +73,9 @@ def validate_train(cfg: DictConfig) -> None:
     )  # fmt: skip
     steps = cfg.train.steps
     _check(
-        cfg, t + "warmup_steps", lambda v: _is_int(v) and 0 <= v <= steps, f"must be in [0, {steps}]", "100"
-    )
+        cfg, t + "warmup_steps", lambda v: _is_int(v) and 0 <= v <= steps, f"must be in [0, {steps}]",
+        str(min(100, steps // 10)) if _is_int(steps) else "100",
+    )  # fmt: skip
     _check(cfg, t + "min_lr_ratio", lambda v: _is_num(v) and 0 <= v <= 1, "must be in [0, 1]", "0.1")
     _check(cfg, t + "grad_clip_norm", lambda v: _is_num(v) and v >= 0, "must be >= 0 (0 = off)", "1.0")
     _check(

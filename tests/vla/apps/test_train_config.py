@@ -16,7 +16,10 @@ from vla.training.validate import ConfigError, validate_train
 
 
 def test_default_and_preset_configs_are_valid() -> None:
-    for overrides in ([], ["experiment=debug"], ["experiment=demo"]):
+    for overrides in (
+        [],
+        *([f"experiment={name}"] for name in ("debug", "demo", "demo_reach", "pick_slots")),
+    ):
         cfg = compose_train(*overrides)
         validate_train(cfg)
         assert cfg.policy.backbone.name == cfg.backbone.name  # the policy sees the chosen backbone group
@@ -44,6 +47,11 @@ def test_bad_values_are_named_with_a_fix(override: str, named: str) -> None:
     with pytest.raises(ConfigError, match=r"fix: e\.g\.") as err:
         validate_train(compose_train(override))
     assert named in str(err.value)
+
+
+def test_the_suggested_warmup_fits_a_short_run() -> None:
+    with pytest.raises(ConfigError, match=r"must be in \[0, 20\] \(fix: e\.g\. `train\.warmup_steps=2`\)"):
+        validate_train(compose_train("train.steps=20", "train.warmup_steps=100"))
 
 
 def test_unknown_key_is_rejected_by_struct_mode() -> None:

@@ -1,16 +1,17 @@
-"""Why a policy's PickCube episodes fail: each episode classified from the simulator's exact state.
+"""Why a policy's PickCube or TouchCube episodes fail: each classified from the simulator's exact state.
 
-.venv/bin/python scripts/experiments/pick_failures.py RUN_DIR [--episodes 30] [--seed-base 100000]
-    [--split train] [--layout slots] [--n-action-steps N] [--out FILE.md]
+.venv/bin/python scripts/experiments/failures.py RUN_DIR [--env pick_cube|touch_cube] [--episodes 30]
+    [--seed-base 100000] [--split train] [--layout slots] [--control-hz 10] [--n-action-steps N]
+    [--out FILE.md]
 
 The same seeds as `vla eval` (seed_base + i). For every step it records where the gripper's grasp point
 is, which cube the fingers touch and whether one cube hangs in them (envs/tabletop/describe.held_cube),
 and prints one outcome per episode, counted:
 
-    success         the named cube lifted (the env's own success)
+    success         the env's own success (PickCube: the named cube lifted; TouchCube: touched)
     held, dropped   the named cube hung in the fingers at some step, and the episode still failed
     missed grasp    the grasp point came within 2 cm (xy) and 3 cm (height) of the named cube's centre,
-                    and it never hung in the fingers
+                    and it never hung in the fingers (TouchCube: came that close and never touched it)
     wrong cube      the grasp point's closest approach to a cube was to a distractor
     never close     the grasp point came no closer than that to any cube
 """
@@ -32,6 +33,7 @@ from envs.tabletop.describe import held_cube
 from policies.base import observation_from_env
 from vla.apps.eval import load_policy
 
+ENV_IDS = {"pick_cube": "vla/PickCube-v0", "touch_cube": "vla/TouchCube-v0"}
 OUTCOMES = ("success", "held, dropped", "missed grasp", "wrong cube", "never close")
 NEAR_XY, NEAR_Z = 0.02, 0.03  # m: the grasp point inside the cube's reach
 
@@ -79,6 +81,7 @@ def run_episode(env, policy, seed: int) -> str:
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a run dir or checkpoint dir, as `vla eval policy_path=`")
+    parser.add_argument("--env", default="pick_cube", choices=sorted(ENV_IDS))
     parser.add_argument("--episodes", type=int, default=30)
     parser.add_argument("--seed-base", type=int, default=100000)
     parser.add_argument("--split", default="train")
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> str:
     if args.n_action_steps is not None:
         policy.n_action_steps = args.n_action_steps
     env = gym.make(
-        "vla/PickCube-v0", split=args.split, layout=args.layout, control_hz=args.control_hz,
+        ENV_IDS[args.env], split=args.split, layout=args.layout, control_hz=args.control_hz,
         cameras=list(policy.cfg.cameras), image_size=96,
     )  # fmt: skip
     outcomes = [run_episode(env, policy, args.seed_base + i) for i in range(args.episodes)]
@@ -99,8 +102,8 @@ def main(argv: list[str] | None = None) -> str:
     counts = Counter(outcomes)
     last_seed = args.seed_base + args.episodes - 1
     lines = [
-        f"PickCube ({args.layout}, split {args.split}, seeds {args.seed_base}..{last_seed},"
-        f" n_action_steps {policy.n_action_steps}): {label}",
+        f"{args.env} ({args.layout}, {args.control_hz} Hz, split {args.split},"
+        f" seeds {args.seed_base}..{last_seed}, n_action_steps {policy.n_action_steps}): {label}",
         "",
         "| outcome | episodes |",
         "|---|---|",

@@ -1,11 +1,11 @@
-"""scripts/experiments/pick_failures.py: the outcome rule on hand-made tracks, and one real PickCube episode
-of the scripted expert (MuJoCo physics, the expert bound to the env) classified as a success."""
+"""scripts/experiments/failures.py: the outcome rule on hand-made tracks, and real PickCube and TouchCube
+episodes of the scripted expert (MuJoCo physics, the expert bound to the env) classified as successes."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
-from scripts.experiments.pick_failures import classify, run_episode
+from scripts.experiments.failures import classify, run_episode
 from vla.apps.rollout import make_rollout_policy
 
 CUBES = np.array([[0.18, 0.0, 0.015], [0.15, 0.1, 0.015], [0.15, -0.1, 0.015]])  # named cube first
@@ -37,8 +37,9 @@ def test_success_and_holding_come_first() -> None:
     assert classify(False, True, site, cubes) == "held, dropped"
 
 
-def test_the_scripted_expert_is_classified_a_success() -> None:
-    env = gym.make("vla/PickCube-v0", layout="slots", cameras=["front"], image_size=32)
+@pytest.mark.parametrize(("env_id", "control_hz"), [("vla/PickCube-v0", 10), ("vla/TouchCube-v0", 30)])
+def test_the_scripted_expert_is_classified_a_success(env_id: str, control_hz: int) -> None:
+    env = gym.make(env_id, layout="slots", control_hz=control_hz, cameras=["front"], image_size=32)
     try:
         assert run_episode(env, make_rollout_policy(env), seed=100000) == "success"
     finally:
