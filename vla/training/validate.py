@@ -71,10 +71,10 @@ def validate_train(cfg: DictConfig) -> None:
         "must be steps, or seconds with train.max_seconds set (the cosine then follows the time budget)",
         "seconds train.max_seconds=1800",
     )  # fmt: skip
-    steps = cfg.train.steps
+    steps = cfg.train.steps  # an integer > 0: checked first
     _check(
         cfg, t + "warmup_steps", lambda v: _is_int(v) and 0 <= v <= steps, f"must be in [0, {steps}]",
-        str(min(100, steps // 10)) if _is_int(steps) else "100",
+        str(min(100, steps // 10)),
     )  # fmt: skip
     _check(cfg, t + "min_lr_ratio", lambda v: _is_num(v) and 0 <= v <= 1, "must be in [0, 1]", "0.1")
     _check(cfg, t + "grad_clip_norm", lambda v: _is_num(v) and v >= 0, "must be >= 0 (0 = off)", "1.0")

@@ -25,8 +25,8 @@ def test_vla_demo_records_at_30_hz_trains_evaluates_and_summarises(tmp_path: Pat
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.loads((data / "meta" / "info.json").read_text())["fps"] == 30
-    assert json.loads((data / "meta" / "info.json").read_text())["total_episodes"] == 3
+    info = json.loads((data / "meta" / "info.json").read_text())
+    assert (info["fps"], info["total_episodes"]) == (30, 3)
 
     pretrained = run / ckpt.CHECKPOINTS / "last" / "pretrained"
     saved = yaml.safe_load((pretrained / "config.yaml").read_text())["policy"]
