@@ -8,6 +8,7 @@
 Any `vla train` override works: `vla demo train.steps=100 dataset.num_episodes=50`.
 """
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,8 @@ def run_demo(cfg: DictConfig) -> dict:
     timings["eval"] = time.perf_counter() - t2
     timings["total"] = time.perf_counter() - t0
     report["timings_s"] = timings
+    # evaluate() wrote report.json before the eval stage ended; rewrite it with every stage's time
+    Path(report["files"]["report_json"]).write_text(json.dumps(report, indent=1))
     summary = _summary(report, run_dir, rep.markdown(report))
     (run_dir / "demo_summary.md").write_text(summary)
     print(summary)

@@ -38,3 +38,5 @@ def test_vla_demo_records_at_30_hz_trains_evaluates_and_summarises(tmp_path: Pat
     report = json.loads((run / "eval" / "report.json").read_text())
     assert report["env_kwargs"]["control_hz"] == 30 and report["rows"][0]["episodes"] == 1
     assert [Path(v).suffix for v in report["files"]["videos"]] == [".mp4"]
+    stages = report["timings_s"]  # the file keeps what the summary printed
+    assert set(stages) == {"record", "train", "eval", "total"} and stages["total"] >= stages["train"] > 0
