@@ -18,7 +18,7 @@ from vla.training.validate import ConfigError, validate_train
 def test_default_and_preset_configs_are_valid() -> None:
     for overrides in (
         [],
-        *([f"experiment={name}"] for name in ("debug", "demo", "demo_reach", "pick_slots")),
+        *([f"experiment={name}"] for name in ("debug", "demo", "demo_reach", "pick_slots", "multitask_vla")),
     ):
         cfg = compose_train(*overrides)
         validate_train(cfg)
