@@ -140,6 +140,7 @@ def loader_factory(cfg: DictConfig, roots: Roots, episodes: list[int] | None = N
         roots, cfg.policy.chunk_size, cfg.train.batch_size, cfg.train.num_workers, shuffle=True,
         seed=cfg.seed, drop_last=True, persistent_workers=False, episodes=episodes,
         start_fraction=cfg.train.episode_start_fraction, weights=None if weights is None else list(weights),
+        memory_limit_gb=cfg.dataset.memory_limit_gb,
     )  # fmt: skip
     if len(loader) == 0:
         raise ConfigError(

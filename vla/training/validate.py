@@ -95,6 +95,9 @@ def validate_train(cfg: DictConfig) -> None:
     _check(cfg, "wandb.mode", lambda v: v in WANDB_MODES, f"must be one of {WANDB_MODES}", "offline")
     _check(cfg, "dataset.num_episodes", lambda v: _is_int(v) and v > 0, "must be an integer > 0", "50")
     _check(cfg, "dataset.seed_base", lambda v: _is_int(v) and v >= 0, "must be an integer >= 0", "1000")
+    _check(
+        cfg, "dataset.memory_limit_gb", lambda v: _is_num(v) and v >= 0, "must be a number of GB >= 0", "8"
+    )
     _check(cfg, "dataset.video_codec", lambda v: v in VIDEO_CODECS, f"must be one of {VIDEO_CODECS}", "h264")
     _check(cfg, "seed", _is_int, "must be an integer", "0")
     validate_dataset_roots(cfg)

@@ -12,6 +12,9 @@ from hydra.errors import ConfigCompositionException
 from tests.vla.apps.conftest import compose_train
 from vla.apps.train import train
 from vla.config import CONF_DIR
+from vla.data.dataset import LeRobotView
+from vla.data.memory import InMemoryDataset
+from vla.training.setup import loader_factory
 from vla.training.validate import ConfigError, validate_train
 
 
@@ -39,6 +42,7 @@ def test_default_and_preset_configs_are_valid() -> None:
         ("train.ema.decay=1.5", "train.ema.decay=1.5"),
         ("eval.n_action_steps=0", "eval.n_action_steps=0"),
         ("dataset.video_codec=mpeg2", "dataset.video_codec='mpeg2'"),
+        ("dataset.memory_limit_gb=-1", "dataset.memory_limit_gb=-1: must be a number of GB >= 0"),
         ("train.episode_start_fraction=1", "train.episode_start_fraction=1: must be in [0, 1)"),
         ("train.schedule_clock=seconds", "train.schedule_clock='seconds': must be steps, or seconds with"),
     ],
@@ -47,6 +51,17 @@ def test_bad_values_are_named_with_a_fix(override: str, named: str) -> None:
     with pytest.raises(ConfigError, match=r"fix: e\.g\.") as err:
         validate_train(compose_train(override))
     assert named in str(err.value)
+
+
+@pytest.mark.parametrize(("limit_gb", "kind"), [(4, InMemoryDataset), (0, LeRobotView)])
+def test_memory_limit_decides_whether_training_decodes_once(
+    recorded: Path, limit_gb: int, kind: type
+) -> None:
+    """A real recorded dataset: under the limit its frames are decoded once into RAM, over it per sample."""
+    limit = f"dataset.memory_limit_gb={limit_gb}"
+    cfg = compose_train(f"dataset.root={recorded}", limit, "train.batch_size=2")
+    validate_train(cfg)
+    assert isinstance(loader_factory(cfg, recorded)(0).dataset, kind)
 
 
 def test_the_suggested_warmup_fits_a_short_run() -> None:
