@@ -12,7 +12,7 @@ ROS_VENV ?= .venv-ros
 APT_PACKAGES := ffmpeg libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow lint bench bench-speed compare compare-pick compare-mt10 clean
+.PHONY: setup demo test test-slow lint bench bench-speed compare compare-pick compare-mt10 compare-600 clean
 
 setup: $(VENV)/.installed $(ROS_VENV)/.installed
 
@@ -57,6 +57,9 @@ compare-pick: setup  # the same four on one task: PickCube, random layout (~14 m
 
 compare-mt10: setup  # the VLA and Diffusion Policy on Meta-World MT10 (~12 min recording + ~45 min)
 	$(PY) -m benchmarks.bench_compare --preset compare_mt10 hydra/launcher=joblib hydra.launcher.n_jobs=2
+
+compare-600: setup  # the four on 3x the six-task demos (~20 min recording + ~100 min)
+	$(PY) -m benchmarks.bench_compare --preset compare_600 hydra/launcher=joblib hydra.launcher.n_jobs=2
 
 clean:
 	rm -rf outputs .pytest_cache

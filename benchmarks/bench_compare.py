@@ -6,6 +6,7 @@
     python -m benchmarks.bench_compare --preset compare_pick                 # one task: PickCube, random
     python -m benchmarks.bench_compare --preset compare_pick --publish outputs/compare/<sweep dir>
     python -m benchmarks.bench_compare --preset compare_mt10                 # Meta-World MT10
+    python -m benchmarks.bench_compare --preset compare_600                  # the six tasks, 3x the demos
 
 It is one Hydra multirun (`vla train -m experiment=<preset>`, conf/experiment/compare.yaml: the same
 data, optimiser steps and seeds for every policy), reported by `vla sweep report` at its end; this
@@ -35,12 +36,13 @@ from vla.config import CONF_DIR
 from vla.provenance import commit_before
 
 # demos per dataset (compare: one per task; compare_mt10: one dataset, each seed draws its task)
-EPISODES = {"compare": 200, "compare_debug": 2, "compare_pick": 1800, "compare_mt10": 300}
+EPISODES = {"compare": 200, "compare_debug": 2, "compare_pick": 1800, "compare_mt10": 300, "compare_600": 600}
 TITLES = {
     "compare": "Policies compared: the VLA, ACT, Diffusion Policy, SmolVLA",
     "compare_debug": "Policies compared: the pipeline on tiny data",
     "compare_pick": "Policies compared on one task: PickCube, random layout",
     "compare_mt10": "Policies compared on Meta-World MT10",
+    "compare_600": "Policies compared on 600 demos per task",
 }
 TASK_IDS = {
     "touch_cube": "vla/TouchCube-v0",
