@@ -231,6 +231,8 @@ def _demo_latency(f: dict) -> str:
 # ---------------------------------------------------------------- compare
 COMPARED = ("vla", "act", "diffusion_ddim", "smolvla")
 COMPARED_PICK = ("vla_pick", "act", "diffusion_ddim", "smolvla")  # compare_pick: the VLA's PickCube recipe
+COMPARED_600 = ("vla_multitask", "act", "diffusion_ddim", "smolvla")  # compare_600: the six-task recipe
+TASKS = ("TouchCube", "PickCube", "PushCube", "SlideCube", "PlaceInBowl", "StackCube")
 COMPARED_MT10 = ("vla", "diffusion_ddim")  # compare_mt10: the VLA and the six-task comparison's best baseline
 
 
@@ -258,6 +260,19 @@ def _compare_pooled(policy: str, task: str, splits: tuple[str, ...] = ("train", 
         wins, n = (sum(int(row[f"{c}/{k}"]) for k in keys) for c in ("successes", "episodes"))
         low, high = wilson_interval(wins, n)
         return f"{wins} of {n} ({wins / n:.0%}, 95% interval [{low:.2f}, {high:.2f}])"
+
+    return fig
+
+
+def _compare_task(policy: str, task: str, splits: tuple[str, ...] = ("train", "heldout_phrasing")) -> Fig:
+    """Per split, successes / episodes on one task: "8/10, 9/10" (a table cell)."""
+
+    def fig(f: dict) -> str:
+        row = f["policies"].get(policy)
+        keys = [f"{task}/{split}" for split in splits]
+        if row is None or not all(row.get(f"episodes/{k}") for k in keys):
+            return NOT_MEASURED
+        return ", ".join(f"{row['successes/' + k]}/{row['episodes/' + k]}" for k in keys)
 
     return fig
 
@@ -313,6 +328,17 @@ FIGURES: dict[str, dict[str, Fig]] = {
         **{f"{p}_pooled": _compare_pooled(p, "PickCube") for p in COMPARED_PICK},
         **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED_PICK},
         **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED_PICK},
+    },
+    "compare_600": {
+        **{
+            f"{p}_{split}": _compare_success(p, split)
+            for p in COMPARED_600
+            for split in ("train", "heldout_phrasing")
+        },
+        **{f"{p}_pooled": _compare_pooled(p, "average") for p in COMPARED_600},
+        **{f"{p}_{task}": _compare_task(p, task) for p in COMPARED_600 for task in TASKS},
+        **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED_600},
+        **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED_600},
     },
     "compare_mt10": {
         **{
