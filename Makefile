@@ -58,7 +58,7 @@ compare-pick: setup  # the same four on one task: PickCube, random layout (~14 m
 compare-mt10: setup  # the VLA and Diffusion Policy on Meta-World MT10 (~12 min recording + ~45 min)
 	$(PY) -m benchmarks.bench_compare --preset compare_mt10 hydra/launcher=joblib hydra.launcher.n_jobs=2
 
-compare-600: setup  # the four on 3x the six-task demos (~20 min recording + ~100 min)
+compare-600: setup  # the four on 3x the six-task demos (~20 min recording + ~90 min)
 	$(PY) -m benchmarks.bench_compare --preset compare_600 hydra/launcher=joblib hydra.launcher.n_jobs=2
 
 clean:
