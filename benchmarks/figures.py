@@ -247,13 +247,21 @@ def _compare_success(policy: str, split: str, task: str = "average") -> Fig:
     return fig
 
 
+def _evaluated(f: dict, policy: str, task: str, splits: tuple[str, ...]) -> tuple[dict | None, list[str]]:
+    """The policy's report row and its "task/split" keys; no row when a split was not evaluated."""
+    row = f["policies"].get(policy)
+    keys = [f"{task}/{split}" for split in splits]
+    if row is None or not all(row.get(f"episodes/{k}") for k in keys):
+        return None, keys
+    return row, keys
+
+
 def _compare_pooled(policy: str, task: str, splits: tuple[str, ...] = ("train", "heldout_phrasing")) -> Fig:
     """Successes over the splits together, with the 95% Wilson interval of the pooled episodes."""
 
     def fig(f: dict) -> str:
-        row = f["policies"].get(policy)
-        keys = [f"{task}/{split}" for split in splits]
-        if row is None or not all(row.get(f"episodes/{k}") for k in keys):
+        row, keys = _evaluated(f, policy, task, splits)
+        if row is None:
             return NOT_MEASURED
         from vla.apps.eval_report import wilson_interval  # imports gymnasium: only when a page asks
 
@@ -268,9 +276,8 @@ def _compare_task(policy: str, task: str, splits: tuple[str, ...] = ("train", "h
     """Per split, successes / episodes on one task: "8/10, 9/10" (a table cell)."""
 
     def fig(f: dict) -> str:
-        row = f["policies"].get(policy)
-        keys = [f"{task}/{split}" for split in splits]
-        if row is None or not all(row.get(f"episodes/{k}") for k in keys):
+        row, keys = _evaluated(f, policy, task, splits)
+        if row is None:
             return NOT_MEASURED
         return ", ".join(f"{row['successes/' + k]}/{row['episodes/' + k]}" for k in keys)
 
