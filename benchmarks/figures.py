@@ -232,6 +232,7 @@ def _demo_latency(f: dict) -> str:
 COMPARED = ("vla", "act", "diffusion_ddim", "smolvla")
 COMPARED_PICK = ("vla_pick", "act", "diffusion_ddim", "smolvla")  # compare_pick: the VLA's PickCube recipe
 COMPARED_600 = ("vla_multitask", "act", "diffusion_ddim", "smolvla")  # compare_600: the six-task recipe
+# the sweep report's task columns: envs/tabletop/multitask.py's TASKS, not imported (it loads MuJoCo)
 TASKS = ("TouchCube", "PickCube", "PushCube", "SlideCube", "PlaceInBowl", "StackCube")
 COMPARED_MT10 = ("vla", "diffusion_ddim")  # compare_mt10: the VLA and the six-task comparison's best baseline
 

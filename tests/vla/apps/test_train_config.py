@@ -9,6 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
+from benchmarks.bench_compare import EPISODES
 from tests.vla.apps.conftest import compose_train
 from vla.apps.train import train
 from vla.config import CONF_DIR
@@ -122,10 +123,7 @@ def test_cli_missing_backbone_weights_offline_fails_before_work(tmp_path: Path) 
     assert not run.exists() and not data.exists()
 
 
-COMPARISON_PRESETS = ["compare", "compare_debug", "compare_pick", "compare_mt10", "compare_600"]
-
-
-@pytest.mark.parametrize("preset", COMPARISON_PRESETS)
+@pytest.mark.parametrize("preset", sorted(EPISODES))  # every preset bench_compare runs
 def test_comparison_presets_are_valid_for_every_policy_they_sweep(preset: str) -> None:
     """A comparison sweep fails job by job at its first step when one policy's config is bad: caught here."""
     with initialize_config_dir(CONF_DIR, version_base="1.3"):
