@@ -228,71 +228,6 @@ def _demo_latency(f: dict) -> str:
     return f"p50 {s['p50_quiet']:.1f} / p99 {s['p99_quiet']:.1f} ms"
 
 
-# ---------------------------------------------------------------- compare
-COMPARED = ("vla", "act", "diffusion_ddim", "smolvla")
-COMPARED_PICK = ("vla_pick", "act", "diffusion_ddim", "smolvla")  # compare_pick: the VLA's PickCube recipe
-COMPARED_600 = ("vla_multitask", "act", "diffusion_ddim", "smolvla")  # compare_600: the six-task recipe
-# the sweep report's task columns: envs/tabletop/multitask.py's TASKS, not imported (it loads MuJoCo)
-TASKS = ("TouchCube", "PickCube", "PushCube", "SlideCube", "PlaceInBowl", "StackCube")
-COMPARED_MT10 = ("vla", "diffusion_ddim")  # compare_mt10: the VLA and the six-task comparison's best baseline
-
-
-def _compare_success(policy: str, split: str, task: str = "average") -> Fig:
-    def fig(f: dict) -> str:
-        row = f["policies"].get(policy)
-        k = f"{task}/{split}"
-        if row is None or not row.get(f"success/{k}"):  # not in the sweep, or not evaluated
-            return NOT_MEASURED
-        return f"{float(row['success/' + k]):.0%} ({row['successes/' + k]}/{row['episodes/' + k]})"
-
-    return fig
-
-
-def _evaluated(f: dict, policy: str, task: str, splits: tuple[str, ...]) -> tuple[dict | None, list[str]]:
-    """The policy's report row and its "task/split" keys; no row when a split was not evaluated."""
-    row = f["policies"].get(policy)
-    keys = [f"{task}/{split}" for split in splits]
-    if row is None or not all(row.get(f"episodes/{k}") for k in keys):
-        return None, keys
-    return row, keys
-
-
-def _compare_pooled(policy: str, task: str, splits: tuple[str, ...] = ("train", "heldout_phrasing")) -> Fig:
-    """Successes over the splits together, with the 95% Wilson interval of the pooled episodes."""
-
-    def fig(f: dict) -> str:
-        row, keys = _evaluated(f, policy, task, splits)
-        if row is None:
-            return NOT_MEASURED
-        from vla.apps.eval_report import wilson_interval  # imports gymnasium: only when a page asks
-
-        wins, n = (sum(int(row[f"{c}/{k}"]) for k in keys) for c in ("successes", "episodes"))
-        low, high = wilson_interval(wins, n)
-        return f"{wins} of {n} ({wins / n:.0%}, 95% interval [{low:.2f}, {high:.2f}])"
-
-    return fig
-
-
-def _compare_task(policy: str, task: str, splits: tuple[str, ...] = ("train", "heldout_phrasing")) -> Fig:
-    """Per split, successes / episodes on one task: "8/10, 9/10" (a table cell)."""
-
-    def fig(f: dict) -> str:
-        row, keys = _evaluated(f, policy, task, splits)
-        if row is None:
-            return NOT_MEASURED
-        return ", ".join(f"{row['successes/' + k]}/{row['episodes/' + k]}" for k in keys)
-
-    return fig
-
-
-def _compare_field(policy: str, key: str, fmt: str) -> Fig:
-    def fig(f: dict) -> str:
-        row = f["policies"].get(policy)
-        return NOT_MEASURED if row is None else format(float(row[key]), fmt)
-
-    return fig
-
-
 FIGURES: dict[str, dict[str, Fig]] = {
     "envs": {"steps_s": lambda f: f"{f['steps_s']:.0f}", "shadows_speedup": _envs_speedup},
     "data": {
@@ -317,46 +252,6 @@ FIGURES: dict[str, dict[str, Fig]] = {
         "train_busy_share_torch": _train_busy_share("torch"),
         "p99_busy_ratio_default": _p99_busy_ratio("default"),
         "p99_busy_ratio_torch": _p99_busy_ratio("torch"),
-    },
-    "compare": {
-        **{
-            f"{p}_{split}": _compare_success(p, split)
-            for p in COMPARED
-            for split in ("train", "heldout_phrasing")
-        },
-        **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED},
-        **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED},
-    },
-    "compare_pick": {
-        **{
-            f"{p}_{split}": _compare_success(p, split, "PickCube")
-            for p in COMPARED_PICK
-            for split in ("train", "heldout_phrasing")
-        },
-        **{f"{p}_pooled": _compare_pooled(p, "PickCube") for p in COMPARED_PICK},
-        **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED_PICK},
-        **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED_PICK},
-    },
-    "compare_600": {
-        **{
-            f"{p}_{split}": _compare_success(p, split)
-            for p in COMPARED_600
-            for split in ("train", "heldout_phrasing")
-        },
-        **{f"{p}_pooled": _compare_pooled(p, "average") for p in COMPARED_600},
-        **{f"{p}_{task}": _compare_task(p, task) for p in COMPARED_600 for task in TASKS},
-        **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED_600},
-        **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED_600},
-    },
-    "compare_mt10": {
-        **{
-            f"{p}_{split}": _compare_success(p, split)
-            for p in COMPARED_MT10
-            for split in ("train", "heldout_phrasing")
-        },
-        **{f"{p}_pooled": _compare_pooled(p, "average") for p in COMPARED_MT10},
-        **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED_MT10},
-        **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED_MT10},
     },
 }
 

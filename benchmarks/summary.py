@@ -6,7 +6,8 @@
 - BENCHMARKS.md: the whole file, one section per results file, its header from the result's stamp;
 - README.md: the speed table between `<!-- bench:speed-table -->` and `<!-- /bench:speed-table -->`,
   one row per headline figure, each naming its BENCHMARKS.md section;
-- README.md and docs/*.md: every `<!-- fig:NAME -->...<!-- /fig -->` holds the figure NAME (FIGURES).
+- README.md and docs/*.md: every `<!-- fig:NAME -->...<!-- /fig -->` holds the figure NAME (FIGURES:
+  benchmarks/figures.py and figures_compare.py).
 
 Nothing here imports torch or the benchmarks, so the test that pages match the results is quick.
 """
@@ -17,12 +18,15 @@ import re
 import sys
 from pathlib import Path
 
-from benchmarks.figures import FIGURES, NOT_MEASURED, README_ROWS
+from benchmarks import figures_compare
+from benchmarks.figures import FIGURES as OTHER_FIGURES
+from benchmarks.figures import NOT_MEASURED, README_ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 README = ROOT / "README.md"
+FIGURES = {**OTHER_FIGURES, **figures_compare.FIGURES}  # section -> name -> how its figure reads
 ORDER = ("envs", "data", "model", "bridge", "threads")  # BENCHMARKS.md order; others follow by name
 HEADER = (
     "# Benchmarks\n\n"
@@ -89,7 +93,7 @@ def render_table(results: dict[str, dict]) -> str:
 def figure(results: dict[str, dict], name: str) -> str:
     section, _, key = name.partition(".")
     if key not in FIGURES.get(section, {}):
-        raise KeyError(f"unknown figure {name!r}: benchmarks/figures.py FIGURES names them")
+        raise KeyError(f"unknown figure {name!r}: benchmarks/figures.py and figures_compare.py name them")
     return FIGURES[section][key](results[section]["figures"]) if section in results else NOT_MEASURED
 
 

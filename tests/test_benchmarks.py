@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks import summary
 from benchmarks.common import git_stamp
-from benchmarks.figures import FIGURES
+from benchmarks.summary import FIGURES
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,8 @@
 
 Every policy (vla, act, diffusion_ddim, smolvla) trains a few steps on the same two tiny recorded
 datasets, is evaluated on the same seeds, and lands in one sweep report with the VLA's ratios to the
-others; benchmarks/bench_compare.py publishes it stamped with the commit the runs recorded.
+others; benchmarks/bench_compare.py publishes it stamped with the commit the runs recorded, and
+benchmarks/bench_compare_wide.py evaluates the sweep's checkpoints again on more episodes.
 """
 
 import csv
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_compare
+from benchmarks import bench_compare, bench_compare_wide
 from vla.apps.record import record_dataset
 from vla.provenance import git_stamp
 
@@ -45,3 +46,12 @@ def test_compare_debug_sweep_reports_every_policy(tmp_path: Path) -> None:
     section = bench_compare.main(["--preset", "compare_debug", "--publish", str(sweep), "--no-write"])
     assert section["commit"] == git_stamp()[0] and section["name"] == "compare_debug"
     assert set(section["figures"]["policies"]) == set(rows)
+    wide = bench_compare_wide.main(
+        [str(sweep), "--preset", "compare_debug", "--episodes", "2", "--jobs", "1", "--no-write"]
+    )
+    runs = {r["policy"]: r for r in wide["figures"]["runs"]}
+    assert set(runs) == set(rows) and wide["figures"]["ours"] == "vla"
+    for run in runs.values():
+        assert run["counts"]["TouchCube/train"][1] == 2 and run["counts"]["average/train"][1] == 4
+    assert [c["of"] for c in wide["figures"]["target"]] == [2]
+    assert all((sweep / job / "eval_wide_2" / "report.md").exists() for job in ("0", "1", "2", "3"))

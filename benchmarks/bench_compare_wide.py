@@ -1,0 +1,232 @@
+"""A comparison's checkpoints evaluated again on more held-out episodes, and the per-task target checked.
+
+    python -m benchmarks.bench_compare_wide --preset compare_600 --episodes 50 \\
+        outputs/compare/compare_600_<time> outputs/compare/compare_600_vla_seeds
+
+A comparison sweep (benchmarks/bench_compare.py) evaluates each policy on 10 episodes per task and split:
+3/10 against 5/10 is inside either interval. This script takes the finished runs of one or more sweeps
+of the preset (the sweep itself, and e.g. more training seeds of one policy), evaluates each run's last
+checkpoint on `--episodes` episodes per task and split, on the seeds, env and splits its sweep used
+(seed_base + 0 .. N-1: the sweep's own 10 episodes are the first 10), two runs at a time, one thread
+each, and publishes one row per run (policy, training seed) with the issue's per-task target checked
+for every run of the sweep's own policy (`baseline_of`): on each task, pooled over the splits, at
+least SmolVLA's success and more than ACT's and Diffusion Policy's.
+
+Each run's report goes to <run>/eval_wide_<N>/ (report.md, report.json, success.png) and is reused
+when it is there, so an interrupted evaluation picks up where it stopped.
+"""
+
+import argparse
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from benchmarks.common import command_line, markdown_table, write_section
+from vla.apps import run_status
+from vla.apps.eval_report import AVERAGE, wilson_interval
+from vla.apps.sweep_files import sweep_overrides
+from vla.apps.sweep_runs import job_dirs, read_run
+
+PEERS = {"smolvla": ">=", "act": ">", "diffusion_ddim": ">"}  # the target: ours against each, per task
+
+
+@dataclass
+class WideRun:
+    """One finished run of a sweep, and its wide evaluation once it has one."""
+
+    job_dir: Path
+    run_dir: Path
+    policy: str
+    seed: str
+    steps: int | None
+    commit: str
+    counts: dict[str, list[int]] | None = None  # "task/split" -> [successes, episodes]
+
+    @property
+    def label(self) -> str:
+        return f"{self.policy} (seed {self.seed})"
+
+
+def finished_runs(sweeps: list[Path], preset: str) -> list[WideRun]:
+    """The done runs of the sweeps, each checked to be a sweep of the preset."""
+    runs = []
+    for sweep in sweeps:
+        if f"experiment={preset}" not in (sweep_overrides(sweep) or []):
+            raise SystemExit(f"{sweep}: not a sweep of experiment={preset} (pass the --preset it ran)")
+        for job in job_dirs(sweep):
+            run, status = read_run(job), run_status.read_status(job) or {}
+            if run.status != "done":
+                print(f"skipped {job}: {run.status} {run.error}".rstrip(), flush=True)
+                continue
+            run_dir = Path(status.get("run_dir") or job)
+            runs.append(WideRun(job, run_dir, run.policy, run.seed, run.step, str(status.get("commit"))))
+    if not runs:
+        raise SystemExit(f"no finished run in {[str(s) for s in sweeps]}")
+    return runs
+
+
+def ours_of(sweep: Path) -> str:
+    """The policy the sweep's report compares the others with (its sweep_report callback's baseline_of)."""
+    cfg = OmegaConf.load(sweep / "multirun.yaml")
+    return str(OmegaConf.select(cfg, "hydra.callbacks.sweep_report.baseline_of"))
+
+
+def evaluate_run(job_dir: Path, run_dir: Path, episodes: int) -> dict[str, list[int]]:
+    """Evaluates the run's last checkpoint (or reads the report a previous call left) -> counts."""
+    out = run_dir / f"eval_wide_{episodes}"
+    report = run_status.read_json(out / "report.json")
+    if report is None:
+        from vla import runtime  # imports torch, MuJoCo: only in the worker processes
+        from vla.apps.eval import evaluate, load_policy
+
+        runtime.configure({"torch_threads": 1}, quiet=True)
+        cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")  # as the sweep ran it
+        policy, label = load_policy(str(run_dir / "checkpoints" / "last"), None)
+        eval_cfg = {**OmegaConf.to_container(cfg.eval, resolve=True), "n_episodes": episodes, "n_videos": 1}
+        env_cfg = OmegaConf.to_container(cfg.env, resolve=True)
+        report = evaluate(policy, label, env_cfg, eval_cfg, out)
+    return with_average(
+        {f"{r['task']}/{r['split']}": [r["successes"], r["episodes"]] for r in report["rows"]}
+    )
+
+
+def with_average(counts: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Adds the average row per split that an evaluation of one task has none of (its task's own)."""
+    out = dict(counts)
+    for split in splits_of(counts):
+        pairs = [counts[f"{t}/{split}"] for t in tasks_of(counts)]
+        out.setdefault(f"{AVERAGE}/{split}", [sum(p[0] for p in pairs), sum(p[1] for p in pairs)])
+    return out
+
+
+def splits_of(counts: dict[str, list[int]]) -> list[str]:
+    return list(dict.fromkeys(key.split("/")[1] for key in counts))
+
+
+def tasks_of(counts: dict[str, list[int]]) -> list[str]:
+    return [t for t in dict.fromkeys(key.split("/")[0] for key in counts) if t != AVERAGE]
+
+
+def cell(counts: dict[str, list[int]], task: str) -> str:
+    """ "8/50, 6/50": a task's successes per split."""
+    return ", ".join("{}/{}".format(*counts[f"{task}/{s}"]) for s in splits_of(counts))
+
+
+def pooled(counts: dict[str, list[int]], task: str) -> tuple[int, int]:
+    """(successes, episodes) of a task over its splits together."""
+    pairs = [counts[f"{task}/{s}"] for s in splits_of(counts)]
+    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+
+
+def rate_text(wins: int, n: int) -> str:
+    low, high = wilson_interval(wins, n)
+    return f"{wins / n:.0%} ({wins}/{n}) [{low:.2f}, {high:.2f}]"
+
+
+def target_check(runs: list[WideRun], ours: str) -> list[dict[str, Any]]:
+    """Per run of ours: the tasks where the target holds against every peer (a peer's runs pooled)."""
+    peers = {p: [r for r in runs if r.policy == p] for p in PEERS}
+    checks = []
+    for run in (r for r in runs if r.policy == ours):
+        held, tasks = [], tasks_of(run.counts)
+        for task in tasks:
+            mine = pooled(run.counts, task)
+            ok = all(
+                _beats(mine, _pool([pooled(r.counts, task) for r in peer_runs]), PEERS[peer])
+                for peer, peer_runs in peers.items()
+                if peer_runs
+            )
+            held += [task] if ok else []
+        checks.append({"seed": run.seed, "tasks_met": held, "of": len(tasks)})
+    return checks
+
+
+def _pool(pairs: list[tuple[int, int]]) -> tuple[int, int]:
+    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+
+
+def _beats(mine: tuple[int, int], theirs: tuple[int, int], how: str) -> bool:
+    a, b = mine[0] / mine[1], theirs[0] / theirs[1]
+    return a >= b if how == ">=" else a > b
+
+
+def table(runs: list[WideRun]) -> str:
+    """One row per run: per task its cell, the average per split, both pooled, the commit it trained at."""
+    tasks, splits = tasks_of(runs[0].counts), splits_of(runs[0].counts)
+    header = [
+        "policy",
+        "training seed",
+        "steps",
+        *tasks,
+        *(f"average, {s}" for s in splits),
+        "pooled",
+        "trained at",
+    ]
+    rows = [
+        [
+            r.policy,
+            r.seed,
+            r.steps,
+            *(cell(r.counts, t) for t in tasks),
+            *(rate_text(*r.counts[f"{AVERAGE}/{s}"]) for s in splits),
+            rate_text(*pooled(r.counts, AVERAGE)),
+            f"`{r.commit}`",
+        ]
+        for r in runs
+    ]
+    return markdown_table(header, rows)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("sweeps", nargs="+", type=Path, help="finished sweep dirs of the preset")
+    parser.add_argument("--preset", default="compare_600", help="the experiment the sweeps ran")
+    parser.add_argument("--episodes", type=int, default=50, help="episodes per task and split (default 50)")
+    parser.add_argument("--jobs", type=int, default=2, help="runs evaluated at a time, one thread each")
+    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    runs = finished_runs(args.sweeps, args.preset)
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(evaluate_run, r.job_dir, r.run_dir, args.episodes) for r in runs]
+        for run, future in zip(runs, futures, strict=True):
+            run.counts = future.result()
+            print(f"evaluated {run.label}: {run.run_dir / f'eval_wide_{args.episodes}'}", flush=True)
+    ours = ours_of(args.sweeps[0])
+    checks = target_check(runs, ours)
+    met = "; ".join(
+        f"seed {c['seed']}: {len(c['tasks_met'])} of {c['of']} ({', '.join(c['tasks_met']) or 'none'})"
+        for c in checks
+    )
+    body = (
+        f"The finished runs of {', '.join(f'`{s.name}`' for s in args.sweeps)}, each run's last checkpoint "
+        f"evaluated on {args.episodes} episodes per task and split (the seeds, env and splits of its sweep; "
+        f"the sweep's own episodes are the first of them), {args.jobs} runs at a time, one thread each. "
+        "Per task: successes per split (training phrasings, then held-out phrasings); averages and all "
+        "splits pooled with 95% Wilson intervals.\n\n"
+        f"{table(runs)}\n\n"
+        f"Per-task target for {ours} (on each task, the splits pooled, >= SmolVLA and > ACT and > "
+        f"Diffusion Policy): met on {met}.\n"
+    )
+    figures = {
+        "episodes": args.episodes,
+        "ours": ours,
+        "runs": [
+            {"policy": r.policy, "seed": r.seed, "steps": r.steps, "commit": r.commit, "counts": r.counts}
+            for r in runs
+        ],
+        "target": checks,
+    }
+    name = f"{args.preset}_wide"
+    title = f"{args.preset}'s checkpoints on {args.episodes} episodes per task and split"
+    return write_section(name, title, command_line("bench_compare_wide", argv), body, figures, args.no_write)
+
+
+if __name__ == "__main__":
+    main()

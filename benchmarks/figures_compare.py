@@ -1,0 +1,179 @@
+"""How the policy comparisons' figures are worded (benchmarks/bench_compare.py, bench_compare_wide.py).
+
+FIGURES[section][name](figures) -> the text of `<!-- fig:section.name -->` in a page, as in
+benchmarks/figures.py, whose FIGURES holds the other sections; benchmarks/summary.py reads both.
+"""
+
+from benchmarks.figures import NOT_MEASURED, Fig
+
+# ---------------------------------------------------------------- one sweep (bench_compare)
+COMPARED = ("vla", "act", "diffusion_ddim", "smolvla")
+COMPARED_PICK = ("vla_pick", "act", "diffusion_ddim", "smolvla")  # compare_pick: the VLA's PickCube recipe
+COMPARED_600 = ("vla_multitask", "act", "diffusion_ddim", "smolvla")  # compare_600: the six-task recipe
+# the sweep report's task columns: envs/tabletop/multitask.py's TASKS, not imported (it loads MuJoCo)
+TASKS = ("TouchCube", "PickCube", "PushCube", "SlideCube", "PlaceInBowl", "StackCube")
+COMPARED_MT10 = ("vla", "diffusion_ddim")  # compare_mt10: the VLA and the six-task comparison's best baseline
+
+
+def _compare_success(policy: str, split: str, task: str = "average") -> Fig:
+    def fig(f: dict) -> str:
+        row = f["policies"].get(policy)
+        k = f"{task}/{split}"
+        if row is None or not row.get(f"success/{k}"):  # not in the sweep, or not evaluated
+            return NOT_MEASURED
+        return f"{float(row['success/' + k]):.0%} ({row['successes/' + k]}/{row['episodes/' + k]})"
+
+    return fig
+
+
+def _evaluated(f: dict, policy: str, task: str, splits: tuple[str, ...]) -> tuple[dict | None, list[str]]:
+    """The policy's report row and its "task/split" keys; no row when a split was not evaluated."""
+    row = f["policies"].get(policy)
+    keys = [f"{task}/{split}" for split in splits]
+    if row is None or not all(row.get(f"episodes/{k}") for k in keys):
+        return None, keys
+    return row, keys
+
+
+def _compare_pooled(policy: str, task: str, splits: tuple[str, ...] = ("train", "heldout_phrasing")) -> Fig:
+    """Successes over the splits together, with the 95% Wilson interval of the pooled episodes."""
+
+    def fig(f: dict) -> str:
+        row, keys = _evaluated(f, policy, task, splits)
+        if row is None:
+            return NOT_MEASURED
+        from vla.apps.eval_report import wilson_interval  # imports gymnasium: only when a page asks
+
+        wins, n = (sum(int(row[f"{c}/{k}"]) for k in keys) for c in ("successes", "episodes"))
+        low, high = wilson_interval(wins, n)
+        return f"{wins} of {n} ({wins / n:.0%}, 95% interval [{low:.2f}, {high:.2f}])"
+
+    return fig
+
+
+def _compare_task(policy: str, task: str, splits: tuple[str, ...] = ("train", "heldout_phrasing")) -> Fig:
+    """Per split, successes / episodes on one task: "8/10, 9/10" (a table cell)."""
+
+    def fig(f: dict) -> str:
+        row, keys = _evaluated(f, policy, task, splits)
+        if row is None:
+            return NOT_MEASURED
+        return ", ".join(f"{row['successes/' + k]}/{row['episodes/' + k]}" for k in keys)
+
+    return fig
+
+
+def _compare_field(policy: str, key: str, fmt: str) -> Fig:
+    def fig(f: dict) -> str:
+        row = f["policies"].get(policy)
+        return NOT_MEASURED if row is None else format(float(row[key]), fmt)
+
+    return fig
+
+
+# ---------------------------------------------------------------- more episodes (bench_compare_wide)
+WIDE_SEEDS = ("0", "1", "2")  # the training seeds a page may quote
+
+
+def _wide_run(f: dict, policy: str, seed: str) -> dict | None:
+    return next((r for r in f["runs"] if r["policy"] == policy and r["seed"] == seed), None)
+
+
+def _wide_cell(policy: str, seed: str, task: str) -> Fig:
+    """ "8/50, 6/50": a run's successes on a task per split."""
+
+    def fig(f: dict) -> str:
+        run = _wide_run(f, policy, seed)
+        if run is None:
+            return NOT_MEASURED
+        splits = dict.fromkeys(k.split("/")[1] for k in run["counts"])
+        return ", ".join("{}/{}".format(*run["counts"][f"{task}/{s}"]) for s in splits)
+
+    return fig
+
+
+def _wide_rate(policy: str, seed: str, split: str | None) -> Fig:
+    """A run's average over the tasks on a split (None: all splits pooled), with its Wilson interval."""
+
+    def fig(f: dict) -> str:
+        run = _wide_run(f, policy, seed)
+        if run is None:
+            return NOT_MEASURED
+        from vla.apps.eval_report import wilson_interval  # imports gymnasium: only when a page asks
+
+        keys = [k for k in run["counts"] if k.startswith("average/") and split in (None, k.split("/")[1])]
+        wins, n = (sum(run["counts"][k][i] for k in keys) for i in (0, 1))
+        low, high = wilson_interval(wins, n)
+        return f"{wins / n:.0%} ({wins}/{n}, [{low:.2f}, {high:.2f}])"
+
+    return fig
+
+
+def _wide_target(seed: str) -> Fig:
+    """Where the per-task target holds for the run of ours with this training seed."""
+
+    def fig(f: dict) -> str:
+        check = next((c for c in f["target"] if c["seed"] == seed), None)
+        if check is None:
+            return NOT_MEASURED
+        return f"{len(check['tasks_met'])} of {check['of']} ({', '.join(check['tasks_met']) or 'none'})"
+
+    return fig
+
+
+def _wide_figures(policies: tuple[str, ...]) -> dict[str, Fig]:
+    return {
+        **{f"{p}_{s}_{t}": _wide_cell(p, s, t) for p in policies for s in WIDE_SEEDS for t in TASKS},
+        **{
+            f"{p}_{s}_{split or 'pooled'}": _wide_rate(p, s, split)
+            for p in policies
+            for s in WIDE_SEEDS
+            for split in ("train", "heldout_phrasing", None)
+        },
+        **{f"target_{s}": _wide_target(s) for s in WIDE_SEEDS},
+    }
+
+
+FIGURES: dict[str, dict[str, Fig]] = {
+    "compare": {
+        **{
+            f"{p}_{split}": _compare_success(p, split)
+            for p in COMPARED
+            for split in ("train", "heldout_phrasing")
+        },
+        **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED},
+        **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED},
+    },
+    "compare_pick": {
+        **{
+            f"{p}_{split}": _compare_success(p, split, "PickCube")
+            for p in COMPARED_PICK
+            for split in ("train", "heldout_phrasing")
+        },
+        **{f"{p}_pooled": _compare_pooled(p, "PickCube") for p in COMPARED_PICK},
+        **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED_PICK},
+        **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED_PICK},
+    },
+    "compare_600": {
+        **{
+            f"{p}_{split}": _compare_success(p, split)
+            for p in COMPARED_600
+            for split in ("train", "heldout_phrasing")
+        },
+        **{f"{p}_pooled": _compare_pooled(p, "average") for p in COMPARED_600},
+        **{f"{p}_{task}": _compare_task(p, task) for p in COMPARED_600 for task in TASKS},
+        **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED_600},
+        **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED_600},
+    },
+    "compare_mt10": {
+        **{
+            f"{p}_{split}": _compare_success(p, split)
+            for p in COMPARED_MT10
+            for split in ("train", "heldout_phrasing")
+        },
+        **{f"{p}_pooled": _compare_pooled(p, "average") for p in COMPARED_MT10},
+        **{f"{p}_steps": _compare_field(p, "step", ".0f") for p in COMPARED_MT10},
+        **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED_MT10},
+    },
+    "compare_600_wide": _wide_figures(COMPARED_600),
+}
