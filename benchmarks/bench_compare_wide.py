@@ -27,6 +27,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from benchmarks.common import command_line, markdown_table, write_section
+from benchmarks.figures_compare import target_text, wide_cell
 from vla.apps import run_status
 from vla.apps.eval_report import AVERAGE, wilson_interval
 from vla.apps.sweep_files import sweep_overrides
@@ -99,8 +100,7 @@ def with_average(counts: dict[str, list[int]]) -> dict[str, list[int]]:
     """Adds the average row per split that an evaluation of one task has none of (its task's own)."""
     out = dict(counts)
     for split in splits_of(counts):
-        pairs = [counts[f"{t}/{split}"] for t in tasks_of(counts)]
-        out.setdefault(f"{AVERAGE}/{split}", [sum(p[0] for p in pairs), sum(p[1] for p in pairs)])
+        out.setdefault(f"{AVERAGE}/{split}", list(_pool([counts[f"{t}/{split}"] for t in tasks_of(counts)])))
     return out
 
 
@@ -112,15 +112,9 @@ def tasks_of(counts: dict[str, list[int]]) -> list[str]:
     return [t for t in dict.fromkeys(key.split("/")[0] for key in counts) if t != AVERAGE]
 
 
-def cell(counts: dict[str, list[int]], task: str) -> str:
-    """ "8/50, 6/50": a task's successes per split."""
-    return ", ".join("{}/{}".format(*counts[f"{task}/{s}"]) for s in splits_of(counts))
-
-
 def pooled(counts: dict[str, list[int]], task: str) -> tuple[int, int]:
     """(successes, episodes) of a task over its splits together."""
-    pairs = [counts[f"{task}/{s}"] for s in splits_of(counts)]
-    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+    return _pool([counts[f"{task}/{s}"] for s in splits_of(counts)])
 
 
 def rate_text(wins: int, n: int) -> str:
@@ -146,7 +140,8 @@ def target_check(runs: list[WideRun], ours: str) -> list[dict[str, Any]]:
     return checks
 
 
-def _pool(pairs: list[tuple[int, int]]) -> tuple[int, int]:
+def _pool(pairs: list) -> tuple[int, int]:
+    """(successes, episodes) of several (successes, episodes) pairs together."""
     return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
 
 
@@ -172,7 +167,7 @@ def table(runs: list[WideRun]) -> str:
             r.policy,
             r.seed,
             r.steps,
-            *(cell(r.counts, t) for t in tasks),
+            *(wide_cell(r.counts, t) for t in tasks),
             *(rate_text(*r.counts[f"{AVERAGE}/{s}"]) for s in splits),
             rate_text(*pooled(r.counts, AVERAGE)),
             f"`{r.commit}`",
@@ -200,10 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"evaluated {run.label}: {run.run_dir / f'eval_wide_{args.episodes}'}", flush=True)
     ours = ours_of(args.sweeps[0])
     checks = target_check(runs, ours)
-    met = "; ".join(
-        f"seed {c['seed']}: {len(c['tasks_met'])} of {c['of']} ({', '.join(c['tasks_met']) or 'none'})"
-        for c in checks
-    )
+    met = "; ".join(f"seed {c['seed']}: {target_text(c)}" for c in checks)
     body = (
         f"The finished runs of {', '.join(f'`{s.name}`' for s in args.sweeps)}, each run's last checkpoint "
         f"evaluated on {args.episodes} episodes per task and split (the seeds, env and splits of its sweep; "

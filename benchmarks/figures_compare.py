@@ -79,15 +79,21 @@ def _wide_run(f: dict, policy: str, seed: str) -> dict | None:
     return next((r for r in f["runs"] if r["policy"] == policy and r["seed"] == seed), None)
 
 
-def _wide_cell(policy: str, seed: str, task: str) -> Fig:
-    """ "8/50, 6/50": a run's successes on a task per split."""
+def wide_cell(counts: dict[str, list[int]], task: str) -> str:
+    """ "8/50, 6/50": a task's successes per split ("task/split" -> [successes, episodes])."""
+    splits = dict.fromkeys(k.split("/")[1] for k in counts)
+    return ", ".join("{}/{}".format(*counts[f"{task}/{s}"]) for s in splits)
 
+
+def target_text(check: dict) -> str:
+    """ "3 of 6 (PickCube, PushCube, SlideCube)": where the per-task target holds for one run."""
+    return f"{len(check['tasks_met'])} of {check['of']} ({', '.join(check['tasks_met']) or 'none'})"
+
+
+def _wide_cell(policy: str, seed: str, task: str) -> Fig:
     def fig(f: dict) -> str:
         run = _wide_run(f, policy, seed)
-        if run is None:
-            return NOT_MEASURED
-        splits = dict.fromkeys(k.split("/")[1] for k in run["counts"])
-        return ", ".join("{}/{}".format(*run["counts"][f"{task}/{s}"]) for s in splits)
+        return NOT_MEASURED if run is None else wide_cell(run["counts"], task)
 
     return fig
 
@@ -114,9 +120,7 @@ def _wide_target(seed: str) -> Fig:
 
     def fig(f: dict) -> str:
         check = next((c for c in f["target"] if c["seed"] == seed), None)
-        if check is None:
-            return NOT_MEASURED
-        return f"{len(check['tasks_met'])} of {check['of']} ({', '.join(check['tasks_met']) or 'none'})"
+        return NOT_MEASURED if check is None else target_text(check)
 
     return fig
 
