@@ -177,16 +177,19 @@ def table(runs: list[WideRun]) -> str:
     return markdown_table(header, rows)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def sweeps_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments of a script that evaluates finished sweeps' checkpoints (this one, bench_cotrain)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweeps", nargs="+", type=Path, help="finished sweep dirs of the preset")
     parser.add_argument("--preset", default="compare_600", help="the experiment the sweeps ran")
     parser.add_argument("--episodes", type=int, default=50, help="episodes per task and split (default 50)")
-    parser.add_argument("--jobs", type=int, default=2, help="runs evaluated at a time, one thread each")
+    parser.add_argument("--jobs", type=int, default=2, help="evaluations at a time, one thread each")
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = sweeps_parser(__doc__).parse_args(sys.argv[1:] if argv is None else argv)
     runs = finished_runs(args.sweeps, args.preset)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(evaluate_run, r.job_dir, r.run_dir, args.episodes) for r in runs]

@@ -1,4 +1,5 @@
-"""How the policy comparisons' figures are worded (benchmarks/bench_compare.py, bench_compare_wide.py).
+"""How the policy comparisons' figures are worded (benchmarks/bench_compare.py, bench_compare_wide.py,
+bench_cotrain.py).
 
 FIGURES[section][name](figures) -> the text of `<!-- fig:section.name -->` in a page, as in
 benchmarks/figures.py, whose FIGURES holds the other sections; benchmarks/summary.py reads both.
@@ -138,6 +139,59 @@ def _wide_figures(policies: tuple[str, ...]) -> dict[str, Fig]:
     }
 
 
+# ---------------------------------------------------------------- co-training (bench_cotrain)
+COTRAIN_ARMS = ("action_only", "cotrained")  # qa_fraction 0, and > 0 (one co-trained fraction per result)
+
+
+def _arm_runs(f: dict, arm: str) -> list[dict]:
+    return [r for r in f["runs"] if (r["qa_fraction"] > 0) == (arm == "cotrained")]
+
+
+def _summed(runs: list[dict], part: str, keys: list[str]) -> tuple[int, int]:
+    pairs = [r[part][k] for r in runs for k in keys if k in r[part]]
+    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+
+
+def _cotrain_rate(arm: str, part: str, keys: list[str]) -> Fig:
+    """An arm's training seeds pooled over `keys` of each run's counts ("counts") or QA ("qa")."""
+
+    def fig(f: dict) -> str:
+        wins, n = _summed(_arm_runs(f, arm), part, keys)
+        if not n:
+            return NOT_MEASURED
+        from vla.apps.eval_report import wilson_interval  # imports gymnasium: only when a page asks
+
+        low, high = wilson_interval(wins, n)
+        return f"{wins / n:.0%} ({wins}/{n}, [{low:.2f}, {high:.2f}])"
+
+    return fig
+
+
+def _cotrain_steps(arm: str) -> Fig:
+    def fig(f: dict) -> str:
+        runs = sorted(_arm_runs(f, arm), key=lambda r: r["seed"])
+        return ", ".join(str(r["steps"]) for r in runs) or NOT_MEASURED
+
+    return fig
+
+
+def _cotrain_figures() -> dict[str, Fig]:
+    splits = {
+        "train": ["train"],
+        "heldout_phrasing": ["heldout_phrasing"],
+        "pooled": ["train", "heldout_phrasing"],
+    }
+    return {
+        **{f"{a}_{name}": _cotrain_rate(a, "counts", [f"average/{s}" for s in keys])
+           for a in COTRAIN_ARMS for name, keys in splits.items()},
+        **{f"{a}_{t}": _cotrain_rate(a, "counts", [f"{t}/{s}" for s in splits["pooled"]])
+           for a in COTRAIN_ARMS for t in TASKS},
+        **{f"{a}_qa_{s}": _cotrain_rate(a, "qa", [f"{s}/all"])
+           for a in COTRAIN_ARMS for s in ("train", "heldout")},
+        **{f"{a}_steps": _cotrain_steps(a) for a in COTRAIN_ARMS},
+    }  # fmt: skip
+
+
 FIGURES: dict[str, dict[str, Fig]] = {
     "compare": {
         **{
@@ -180,4 +234,5 @@ FIGURES: dict[str, dict[str, Fig]] = {
         **{f"{p}_p50_ms": _compare_field(p, "p50_ms", ".0f") for p in COMPARED_MT10},
     },
     "compare_600_wide": _wide_figures(COMPARED_600),
+    "cotrain_600": _cotrain_figures(),
 }
