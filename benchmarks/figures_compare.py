@@ -6,6 +6,7 @@ benchmarks/figures.py, whose FIGURES holds the other sections; benchmarks/summar
 """
 
 from benchmarks.figures import NOT_MEASURED, Fig
+from vla.data.qa import QA_TYPES
 
 # ---------------------------------------------------------------- one sweep (bench_compare)
 COMPARED = ("vla", "act", "diffusion_ddim", "smolvla")
@@ -141,6 +142,7 @@ def _wide_figures(policies: tuple[str, ...]) -> dict[str, Fig]:
 
 # ---------------------------------------------------------------- co-training (bench_cotrain)
 COTRAIN_ARMS = ("action_only", "cotrained")  # qa_fraction 0, and > 0 (one co-trained fraction per result)
+QA_KINDS = (*QA_TYPES, "all")  # the question types and each split's pooled row (vla/apps/eval_qa.py)
 
 
 def _arm_runs(f: dict, arm: str) -> list[dict]:
@@ -186,8 +188,8 @@ def _cotrain_figures() -> dict[str, Fig]:
            for a in COTRAIN_ARMS for name, keys in splits.items()},
         **{f"{a}_{t}": _cotrain_rate(a, "counts", [f"{t}/{s}" for s in splits["pooled"]])
            for a in COTRAIN_ARMS for t in TASKS},
-        **{f"{a}_qa_{s}": _cotrain_rate(a, "qa", [f"{s}/all"])
-           for a in COTRAIN_ARMS for s in ("train", "heldout")},
+        **{f"{a}_qa_{s}" + ("" if k == "all" else f"_{k}"): _cotrain_rate(a, "qa", [f"{s}/{k}"])
+           for a in COTRAIN_ARMS for s in ("train", "heldout") for k in QA_KINDS},
         **{f"{a}_steps": _cotrain_steps(a) for a in COTRAIN_ARMS},
     }  # fmt: skip
 
