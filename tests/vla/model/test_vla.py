@@ -114,7 +114,9 @@ def test_overfit_one_batch_bins_parallel(stats):
 @pytest.mark.slow
 @pytest.mark.parametrize(("tokenizer", "decoder"), [("bins", "ar"), ("fast", "parallel"), ("fast", "ar")])
 def test_overfit_one_batch_other_combinations(stats, tokenizer, decoder):
-    metrics, err, bound = _overfit(stats, tokenizer, decoder, steps=160)
+    # 240 steps: at 160, fast-parallel's last loss sat at the bar (0.07 or 0.02 by the thread count's
+    # float rounding); by 240 every combination is well below it
+    metrics, err, bound = _overfit(stats, tokenizer, decoder, steps=240)
     assert metrics["loss"] < 0.05 and metrics["token_acc"] == 1.0
     assert err <= bound + 1e-6
 
