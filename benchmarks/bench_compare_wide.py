@@ -27,7 +27,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from benchmarks.common import command_line, markdown_table, write_section
-from benchmarks.figures_compare import target_text, wide_cell
+from benchmarks.figures_compare import pool_pairs, target_text, wide_cell
 from vla.apps import run_status
 from vla.apps.eval_report import AVERAGE, wilson_interval
 from vla.apps.sweep_files import sweep_overrides
@@ -100,7 +100,9 @@ def with_average(counts: dict[str, list[int]]) -> dict[str, list[int]]:
     """Adds the average row per split that an evaluation of one task has none of (its task's own)."""
     out = dict(counts)
     for split in splits_of(counts):
-        out.setdefault(f"{AVERAGE}/{split}", list(_pool([counts[f"{t}/{split}"] for t in tasks_of(counts)])))
+        out.setdefault(
+            f"{AVERAGE}/{split}", list(pool_pairs([counts[f"{t}/{split}"] for t in tasks_of(counts)]))
+        )
     return out
 
 
@@ -114,7 +116,7 @@ def tasks_of(counts: dict[str, list[int]]) -> list[str]:
 
 def pooled(counts: dict[str, list[int]], task: str) -> tuple[int, int]:
     """(successes, episodes) of a task over its splits together."""
-    return _pool([counts[f"{task}/{s}"] for s in splits_of(counts)])
+    return pool_pairs([counts[f"{task}/{s}"] for s in splits_of(counts)])
 
 
 def rate_text(wins: int, n: int) -> str:
@@ -131,18 +133,13 @@ def target_check(runs: list[WideRun], ours: str) -> list[dict[str, Any]]:
         for task in tasks:
             mine = pooled(run.counts, task)
             ok = all(
-                _beats(mine, _pool([pooled(r.counts, task) for r in peer_runs]), PEERS[peer])
+                _beats(mine, pool_pairs([pooled(r.counts, task) for r in peer_runs]), PEERS[peer])
                 for peer, peer_runs in peers.items()
                 if peer_runs
             )
             held += [task] if ok else []
         checks.append({"seed": run.seed, "tasks_met": held, "of": len(tasks)})
     return checks
-
-
-def _pool(pairs: list) -> tuple[int, int]:
-    """(successes, episodes) of several (successes, episodes) pairs together."""
-    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
 
 
 def _beats(mine: tuple[int, int], theirs: tuple[int, int], how: str) -> bool:

@@ -37,6 +37,7 @@ from benchmarks.bench_compare_wide import (
     tasks_of,
 )
 from benchmarks.common import command_line, markdown_table, write_section
+from benchmarks.figures_compare import pool_pairs
 from vla.apps import run_status
 from vla.apps.eval_report import AVERAGE, QA_ALL
 from vla.data.qa_format import qa_path
@@ -85,22 +86,18 @@ def evaluate_qa(job_dir: Path, run_dir: Path, qa_root: Path, rows: int) -> list[
 
 def qa_counts(sections: list[list[dict]]) -> dict[str, list[int]]:
     """Accuracy rows of several QA evaluations (eval_qa.summarize_qa) summed per "split/type"."""
-    counts: dict[str, list[int]] = {}
-    for rows in sections:
-        for r in rows:
-            pair = counts.setdefault(f"{r['split']}/{r['type']}", [0, 0])
-            pair[0], pair[1] = pair[0] + int(r["correct"]), pair[1] + int(r["questions"])
-    return counts
+    return sum_counts(
+        [
+            {f"{r['split']}/{r['type']}": [int(r["correct"]), int(r["questions"])] for r in rows}
+            for rows in sections
+        ]
+    )
 
 
 def sum_counts(many: list[dict[str, list[int]]]) -> dict[str, list[int]]:
     """Several runs' counts ("key" -> [hits, total]) pooled key by key."""
-    out: dict[str, list[int]] = {}
-    for counts in many:
-        for key, (hits, total) in counts.items():
-            pair = out.setdefault(key, [0, 0])
-            pair[0], pair[1] = pair[0] + hits, pair[1] + total
-    return out
+    keys = dict.fromkeys(key for counts in many for key in counts)
+    return {key: list(pool_pairs([c[key] for c in many if key in c])) for key in keys}
 
 
 def arms(runs: list[CotrainRun]) -> dict[str, list[CotrainRun]]:
@@ -132,7 +129,8 @@ def run_table(runs: list[CotrainRun]) -> str:
             _rate_or(r.qa.get(f"heldout/{QA_ALL}"), "not asked"),
             f"`{r.run.commit}`",
         ]
-        for r in sorted(runs, key=lambda r: (r.qa_fraction, r.run.seed))
+        for members in arms(runs).values()
+        for r in members
     ]
     return markdown_table(header, rows)
 

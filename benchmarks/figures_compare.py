@@ -81,6 +81,19 @@ def _wide_run(f: dict, policy: str, seed: str) -> dict | None:
     return next((r for r in f["runs"] if r["policy"] == policy and r["seed"] == seed), None)
 
 
+def pool_pairs(pairs: list) -> tuple[int, int]:
+    """(successes, episodes) of several (successes, episodes) pairs together."""
+    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+
+
+def _rate_with_interval(wins: int, n: int) -> str:
+    """ "12% (69/600, [0.09, 0.14])": a rate with its 95% Wilson interval."""
+    from vla.apps.eval_report import wilson_interval  # imports gymnasium: only when a page asks
+
+    low, high = wilson_interval(wins, n)
+    return f"{wins / n:.0%} ({wins}/{n}, [{low:.2f}, {high:.2f}])"
+
+
 def wide_cell(counts: dict[str, list[int]], task: str) -> str:
     """ "8/50, 6/50": a task's successes per split ("task/split" -> [successes, episodes])."""
     splits = dict.fromkeys(k.split("/")[1] for k in counts)
@@ -107,12 +120,8 @@ def _wide_rate(policy: str, seed: str, split: str | None) -> Fig:
         run = _wide_run(f, policy, seed)
         if run is None:
             return NOT_MEASURED
-        from vla.apps.eval_report import wilson_interval  # imports gymnasium: only when a page asks
-
         keys = [k for k in run["counts"] if k.startswith("average/") and split in (None, k.split("/")[1])]
-        wins, n = (sum(run["counts"][k][i] for k in keys) for i in (0, 1))
-        low, high = wilson_interval(wins, n)
-        return f"{wins / n:.0%} ({wins}/{n}, [{low:.2f}, {high:.2f}])"
+        return _rate_with_interval(*pool_pairs([run["counts"][k] for k in keys]))
 
     return fig
 
@@ -149,22 +158,12 @@ def _arm_runs(f: dict, arm: str) -> list[dict]:
     return [r for r in f["runs"] if (r["qa_fraction"] > 0) == (arm == "cotrained")]
 
 
-def _summed(runs: list[dict], part: str, keys: list[str]) -> tuple[int, int]:
-    pairs = [r[part][k] for r in runs for k in keys if k in r[part]]
-    return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
-
-
 def _cotrain_rate(arm: str, part: str, keys: list[str]) -> Fig:
     """An arm's training seeds pooled over `keys` of each run's counts ("counts") or QA ("qa")."""
 
     def fig(f: dict) -> str:
-        wins, n = _summed(_arm_runs(f, arm), part, keys)
-        if not n:
-            return NOT_MEASURED
-        from vla.apps.eval_report import wilson_interval  # imports gymnasium: only when a page asks
-
-        low, high = wilson_interval(wins, n)
-        return f"{wins / n:.0%} ({wins}/{n}, [{low:.2f}, {high:.2f}])"
+        wins, n = pool_pairs([r[part][k] for r in _arm_runs(f, arm) for k in keys if k in r[part]])
+        return _rate_with_interval(wins, n) if n else NOT_MEASURED
 
     return fig
 
