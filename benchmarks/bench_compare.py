@@ -36,13 +36,21 @@ from vla.config import CONF_DIR
 from vla.provenance import commit_before
 
 # demos per dataset (compare: one per task; compare_mt10: one dataset, each seed draws its task)
-EPISODES = {"compare": 200, "compare_debug": 2, "compare_pick": 1800, "compare_mt10": 300, "compare_600": 600}
+EPISODES = {
+    "compare": 200,
+    "compare_debug": 2,
+    "compare_pick": 1800,
+    "compare_mt10": 300,
+    "compare_600": 600,
+    "compare_600_4500": 600,
+}
 TITLES = {
     "compare": "Policies compared: the VLA, ACT, Diffusion Policy, SmolVLA",
     "compare_debug": "Policies compared: the pipeline on tiny data",
     "compare_pick": "Policies compared on one task: PickCube, random layout",
     "compare_mt10": "Policies compared on Meta-World MT10",
     "compare_600": "Policies compared on 600 demos per task",
+    "compare_600_4500": "Policies compared on 600 demos per task, 4500 s each",
 }
 TASK_IDS = {
     "touch_cube": "vla/TouchCube-v0",
