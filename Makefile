@@ -12,7 +12,7 @@ ROS_VENV ?= .venv-ros
 APT_PACKAGES := ffmpeg libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow lint bench bench-speed compare compare-pick compare-mt10 compare-600 clean
+.PHONY: setup demo test test-slow lint bench bench-speed compare compare-pick compare-mt10 compare-600 compare-600-4500 clean
 
 setup: $(VENV)/.installed $(ROS_VENV)/.installed
 
@@ -60,6 +60,9 @@ compare-mt10: setup  # the VLA and Diffusion Policy on Meta-World MT10 (~12 min 
 
 compare-600: setup  # the four on 3x the six-task demos (~20 min recording + ~90 min)
 	$(PY) -m benchmarks.bench_compare --preset compare_600 hydra/launcher=joblib hydra.launcher.n_jobs=2
+
+compare-600-4500: setup  # the same at 4500 s per policy (~20 min recording + ~3 h)
+	$(PY) -m benchmarks.bench_compare --preset compare_600_4500 hydra/launcher=joblib hydra.launcher.n_jobs=2
 
 clean:
 	rm -rf outputs .pytest_cache

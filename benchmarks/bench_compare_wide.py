@@ -27,13 +27,11 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from benchmarks.common import command_line, markdown_table, write_section
-from benchmarks.figures_compare import pool_pairs, target_text, wide_cell
+from benchmarks.figures_compare import PEERS, pool_pairs, target_text, wide_cell
 from vla.apps import run_status
 from vla.apps.eval_report import AVERAGE, wilson_interval
 from vla.apps.sweep_files import sweep_overrides
 from vla.apps.sweep_runs import job_dirs, read_run
-
-PEERS = {"smolvla": ">=", "act": ">", "diffusion_ddim": ">"}  # the target: ours against each, per task
 
 
 @dataclass
@@ -125,8 +123,9 @@ def rate_text(wins: int, n: int) -> str:
 
 
 def target_check(runs: list[WideRun], ours: str) -> list[dict[str, Any]]:
-    """Per run of ours: the tasks where the target holds against every peer (a peer's runs pooled)."""
-    peers = {p: [r for r in runs if r.policy == p] for p in PEERS}
+    """Per run of ours: the tasks where the target holds against every peer in the runs (a peer's runs
+    pooled), and which peers those were (a sweep of some of the policies checks only against those)."""
+    peers = {p: [r for r in runs if r.policy == p] for p in PEERS if any(r.policy == p for r in runs)}
     checks = []
     for run in (r for r in runs if r.policy == ours):
         held, tasks = [], tasks_of(run.counts)
@@ -135,10 +134,9 @@ def target_check(runs: list[WideRun], ours: str) -> list[dict[str, Any]]:
             ok = all(
                 _beats(mine, pool_pairs([pooled(r.counts, task) for r in peer_runs]), PEERS[peer])
                 for peer, peer_runs in peers.items()
-                if peer_runs
             )
             held += [task] if ok else []
-        checks.append({"seed": run.seed, "tasks_met": held, "of": len(tasks)})
+        checks.append({"seed": run.seed, "tasks_met": held, "of": len(tasks), "peers": list(peers)})
     return checks
 
 

@@ -4,6 +4,7 @@ hand (the evaluation itself runs on a real sweep's checkpoints in tests/vla/apps
 from pathlib import Path
 
 from benchmarks.bench_compare_wide import WideRun, pooled, table, target_check, with_average
+from benchmarks.figures_compare import target_text
 
 
 def _run(policy: str, seed: str, touch: tuple[int, int], pick: tuple[int, int]) -> WideRun:
@@ -33,9 +34,15 @@ def test_target_is_at_least_smolvla_and_more_than_act_and_diffusion_per_task():
     ]
     checks = target_check(runs, "vla")
     assert checks == [
-        {"seed": "0", "tasks_met": ["TouchCube"], "of": 2},
-        {"seed": "1", "tasks_met": ["TouchCube", "PickCube"], "of": 2},
+        {"seed": "0", "tasks_met": ["TouchCube"], "of": 2, "peers": ["smolvla", "act", "diffusion_ddim"]},
+        {
+            "seed": "1",
+            "tasks_met": ["TouchCube", "PickCube"],
+            "of": 2,
+            "peers": ["smolvla", "act", "diffusion_ddim"],
+        },
     ]
+    assert target_text(checks[1]) == "2 of 2 (TouchCube, PickCube)"
     act_ties = [*runs[:3], _run("act", "0", (4, 4), (0, 0)), runs[4]]  # 8/20 against ACT: not > it
     assert target_check(act_ties, "vla")[0]["tasks_met"] == []
     # a peer with several runs is pooled: smolvla 8/20 and 0/20 on Touch -> 8/40
@@ -52,3 +59,12 @@ def test_table_has_a_row_per_run_with_cells_averages_and_intervals():
     )
     assert lines[2].startswith("| vla | 0 | 100 | 5/10, 3/10 | 1/10, 1/10 | 30% (6/20) [0.15, 0.52] |")
     assert lines[3].endswith("| 10% (4/40) [0.04, 0.23] | `abc1234` |")
+
+
+def test_a_sweep_without_some_peers_is_checked_against_those_it_has_and_says_so():
+    """A longer-budget comparison run a pair of policies at a time: ours and SmolVLA first."""
+    runs = [_run("vla", "0", (5, 3), (1, 1)), _run("smolvla", "0", (4, 4), (2, 2))]
+    (check,) = target_check(runs, "vla")
+    assert check == {"seed": "0", "tasks_met": ["TouchCube"], "of": 2, "peers": ["smolvla"]}
+    assert target_text(check) == "1 of 2 (TouchCube) against smolvla only"
+    assert target_text({"tasks_met": [], "of": 6}) == "0 of 6 (none)"  # written before the key: all peers
