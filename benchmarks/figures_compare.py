@@ -130,6 +130,14 @@ def _wide_rate(policy: str, seed: str, split: str | None) -> Fig:
     return fig
 
 
+def _wide_steps(policy: str, seed: str) -> Fig:
+    def fig(f: dict) -> str:
+        run = _wide_run(f, policy, seed)
+        return NOT_MEASURED if run is None else str(run["steps"])
+
+    return fig
+
+
 def _wide_target(seed: str) -> Fig:
     """Where the per-task target holds for the run of ours with this training seed."""
 
@@ -149,6 +157,7 @@ def _wide_figures(policies: tuple[str, ...]) -> dict[str, Fig]:
             for s in WIDE_SEEDS
             for split in ("train", "heldout_phrasing", None)
         },
+        **{f"{p}_{s}_steps": _wide_steps(p, s) for p in policies for s in WIDE_SEEDS},
         **{f"target_{s}": _wide_target(s) for s in WIDE_SEEDS},
     }
 
