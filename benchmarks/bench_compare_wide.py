@@ -125,7 +125,7 @@ def rate_text(wins: int, n: int) -> str:
 def target_check(runs: list[WideRun], ours: str) -> list[dict[str, Any]]:
     """Per run of ours: the tasks where the target holds against every peer in the runs (a peer's runs
     pooled), and which peers those were (a sweep of some of the policies checks only against those)."""
-    peers = {p: [r for r in runs if r.policy == p] for p in PEERS if any(r.policy == p for r in runs)}
+    peers = {p: theirs for p in PEERS if (theirs := [r for r in runs if r.policy == p])}
     checks = []
     for run in (r for r in runs if r.policy == ours):
         held, tasks = [], tasks_of(run.counts)

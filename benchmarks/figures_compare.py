@@ -5,6 +5,8 @@ FIGURES[section][name](figures) -> the text of `<!-- fig:section.name -->` in a 
 benchmarks/figures.py, whose FIGURES holds the other sections; benchmarks/summary.py reads both.
 """
 
+from collections.abc import Callable
+
 from benchmarks.figures import NOT_MEASURED, Fig
 from vla.data.qa import QA_TYPES
 
@@ -109,33 +111,20 @@ def target_text(check: dict) -> str:
     return text if len(peers) == len(PEERS) else f"{text} against {', '.join(peers) or 'no peer'} only"
 
 
-def _wide_cell(policy: str, seed: str, task: str) -> Fig:
+def _of_wide_run(policy: str, seed: str, render: Callable[[dict], str]) -> Fig:
+    """A figure rendered from one run of the results (policy, training seed); not measured without it."""
+
     def fig(f: dict) -> str:
         run = _wide_run(f, policy, seed)
-        return NOT_MEASURED if run is None else wide_cell(run["counts"], task)
+        return NOT_MEASURED if run is None else render(run)
 
     return fig
 
 
-def _wide_rate(policy: str, seed: str, split: str | None) -> Fig:
+def _split_rate(run: dict, split: str | None) -> str:
     """A run's average over the tasks on a split (None: all splits pooled), with its Wilson interval."""
-
-    def fig(f: dict) -> str:
-        run = _wide_run(f, policy, seed)
-        if run is None:
-            return NOT_MEASURED
-        keys = [k for k in run["counts"] if k.startswith("average/") and split in (None, k.split("/")[1])]
-        return _rate_with_interval(*pool_pairs([run["counts"][k] for k in keys]))
-
-    return fig
-
-
-def _wide_steps(policy: str, seed: str) -> Fig:
-    def fig(f: dict) -> str:
-        run = _wide_run(f, policy, seed)
-        return NOT_MEASURED if run is None else str(run["steps"])
-
-    return fig
+    keys = [k for k in run["counts"] if k.startswith("average/") and split in (None, k.split("/")[1])]
+    return _rate_with_interval(*pool_pairs([run["counts"][k] for k in keys]))
 
 
 def _wide_target(seed: str) -> Fig:
@@ -150,14 +139,25 @@ def _wide_target(seed: str) -> Fig:
 
 def _wide_figures(policies: tuple[str, ...]) -> dict[str, Fig]:
     return {
-        **{f"{p}_{s}_{t}": _wide_cell(p, s, t) for p in policies for s in WIDE_SEEDS for t in TASKS},
         **{
-            f"{p}_{s}_{split or 'pooled'}": _wide_rate(p, s, split)
+            f"{p}_{s}_{t}": _of_wide_run(p, s, lambda run, t=t: wide_cell(run["counts"], t))
+            for p in policies
+            for s in WIDE_SEEDS
+            for t in TASKS
+        },
+        **{
+            f"{p}_{s}_{split or 'pooled'}": _of_wide_run(
+                p, s, lambda run, split=split: _split_rate(run, split)
+            )
             for p in policies
             for s in WIDE_SEEDS
             for split in ("train", "heldout_phrasing", None)
         },
-        **{f"{p}_{s}_steps": _wide_steps(p, s) for p in policies for s in WIDE_SEEDS},
+        **{
+            f"{p}_{s}_steps": _of_wide_run(p, s, lambda run: str(run["steps"]))
+            for p in policies
+            for s in WIDE_SEEDS
+        },
         **{f"target_{s}": _wide_target(s) for s in WIDE_SEEDS},
     }
 
