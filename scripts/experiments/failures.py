@@ -1,8 +1,8 @@
-"""Why a policy's PickCube or TouchCube episodes fail: each classified from the simulator's exact state.
+"""Why a policy's PickCube, TouchCube or PushCube episodes fail: each classified from the simulator's state.
 
-.venv/bin/python scripts/experiments/failures.py RUN_DIR [--env pick_cube|touch_cube] [--episodes 30]
-    [--seed-base 100000] [--split train] [--layout slots] [--control-hz 10] [--n-action-steps N]
-    [--out FILE.md]
+.venv/bin/python scripts/experiments/failures.py RUN_DIR [--env pick_cube|touch_cube|push_cube]
+    [--episodes 30] [--seed-base 100000] [--split train] [--layout slots] [--control-hz 10]
+    [--n-action-steps N] [--out FILE.md]
 
 The same seeds as `vla eval` (seed_base + i). For every step it records where the gripper's grasp point
 is, which cube the fingers touch and whether one cube hangs in them (envs/tabletop/describe.held_cube),
@@ -14,6 +14,14 @@ and prints one outcome per episode, counted:
                     and it never hung in the fingers (TouchCube: came that close and never touched it)
     wrong cube      the grasp point's closest approach to a cube was to a distractor
     never close     the grasp point came no closer than that to any cube
+
+PushCube (the named cube onto the named zone) is classified by where the cubes went instead:
+
+    success         the env's own success (the named cube's centre within 4 cm of its zone's)
+    wrong zone      the named cube moved and ended on another zone
+    pushed, off     the named cube moved (>= 2 cm) and ended on no zone: pushed short, past or aside
+    wrong cube      only the distractor cube moved
+    never moved     neither cube moved 2 cm
 """
 
 import argparse
@@ -30,12 +38,15 @@ import numpy as np
 
 import envs  # noqa: F401  (registers the vla/ ids)
 from envs.tabletop.describe import held_cube
+from envs.tabletop.scene import ZONE_RADIUS
 from policies.base import observation_from_env
 from vla.apps.eval import load_policy
 
-ENV_IDS = {"pick_cube": "vla/PickCube-v0", "touch_cube": "vla/TouchCube-v0"}
+ENV_IDS = {"pick_cube": "vla/PickCube-v0", "touch_cube": "vla/TouchCube-v0", "push_cube": "vla/PushCube-v0"}
 OUTCOMES = ("success", "held, dropped", "missed grasp", "wrong cube", "never close")
+PUSH_OUTCOMES = ("success", "wrong zone", "pushed, off", "wrong cube", "never moved")
 NEAR_XY, NEAR_Z = 0.02, 0.03  # m: the grasp point inside the cube's reach
+MOVED = 0.02  # m: a cube that moved less than this in xy was at most brushed
 
 
 def closest_approach(site: np.ndarray, cube: np.ndarray) -> tuple[float, float]:
@@ -61,6 +72,18 @@ def classify(success: bool, held_named: bool, site: np.ndarray, cubes: np.ndarra
     return "never close"
 
 
+def classify_push(success: bool, cubes: np.ndarray, zones: np.ndarray) -> str:
+    """cubes (T, n, 3) with the named cube first, zones (z, 2+) with the named zone first."""
+    if success:
+        return "success"
+    moved = np.linalg.norm(cubes[-1, :, :2] - cubes[0, :, :2], axis=1)
+    if moved[0] >= MOVED:
+        to_zone = np.linalg.norm(zones[:, :2] - cubes[-1, 0, :2], axis=1)
+        nearest = int(np.argmin(to_zone))
+        return "wrong zone" if nearest != 0 and to_zone[nearest] <= ZONE_RADIUS else "pushed, off"
+    return "wrong cube" if moved[1:].max(initial=0.0) >= MOVED else "never moved"
+
+
 def run_episode(env, policy, seed: int) -> str:
     obs, _ = env.reset(seed=seed)
     policy.reset()
@@ -75,6 +98,9 @@ def run_episode(env, policy, seed: int) -> str:
         cubes.append([sim.data.body(f"cube{i}").xpos.copy() for i in range(n)])
         held_named |= held_cube(sim.model, sim.data, n) == "cube0"
         success, done = bool(info.get("is_success")), terminated or truncated
+    if sim.n_zones:  # PushCube: where the cubes went, not where the fingers were
+        zones = np.array([sim.data.body(f"zone{i}").xpos for i in range(sim.n_zones)])
+        return classify_push(success, np.array(cubes), zones)
     return classify(success, held_named, np.array(site), np.array(cubes))
 
 
@@ -85,7 +111,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--episodes", type=int, default=30)
     parser.add_argument("--seed-base", type=int, default=100000)
     parser.add_argument("--split", default="train")
-    parser.add_argument("--layout", default="slots", choices=["slots", "random"])
+    layouts = ["slots", "random"]
+    parser.add_argument("--layout", default="slots", choices=layouts, help="PushCube has only random")
     parser.add_argument("--control-hz", type=int, default=10)
     parser.add_argument("--n-action-steps", type=int, default=None, help="default: the policy's own")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here (markdown)")
@@ -93,13 +120,17 @@ def main(argv: list[str] | None = None) -> str:
     policy, label = load_policy(args.run_dir, None)
     if args.n_action_steps is not None:
         policy.n_action_steps = args.n_action_steps
+    if args.env == "push_cube":
+        args.layout = "random"  # PushCube has no slots: its one layout, and no layout argument
+    layout = {} if args.env == "push_cube" else {"layout": args.layout}
     env = gym.make(
-        ENV_IDS[args.env], split=args.split, layout=args.layout, control_hz=args.control_hz,
+        ENV_IDS[args.env], split=args.split, control_hz=args.control_hz, **layout,
         cameras=list(policy.cfg.cameras), image_size=96,
     )  # fmt: skip
     outcomes = [run_episode(env, policy, args.seed_base + i) for i in range(args.episodes)]
     env.close()
     counts = Counter(outcomes)
+    kinds = PUSH_OUTCOMES if args.env == "push_cube" else OUTCOMES
     last_seed = args.seed_base + args.episodes - 1
     lines = [
         f"{args.env} ({args.layout}, {args.control_hz} Hz, split {args.split},"
@@ -107,7 +138,7 @@ def main(argv: list[str] | None = None) -> str:
         "",
         "| outcome | episodes |",
         "|---|---|",
-        *(f"| {o} | {counts[o]} / {len(outcomes)} |" for o in OUTCOMES),
+        *(f"| {o} | {counts[o]} / {len(outcomes)} |" for o in kinds),
     ]
     table = "\n".join(lines)
     print(table)

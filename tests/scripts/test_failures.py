@@ -1,11 +1,12 @@
-"""scripts/experiments/failures.py: the outcome rule on hand-made tracks, and real PickCube and TouchCube
-episodes of the scripted expert (MuJoCo physics, the expert bound to the env) classified as successes."""
+"""scripts/experiments/failures.py: the outcome rules on hand-made tracks, and real PickCube, TouchCube and
+PushCube episodes of the scripted expert (MuJoCo physics, the expert bound to the env) classified as
+successes."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
-from scripts.experiments.failures import classify, run_episode
+from scripts.experiments.failures import classify, classify_push, run_episode
 from vla.apps.rollout import make_rollout_policy
 
 CUBES = np.array([[0.18, 0.0, 0.015], [0.15, 0.1, 0.015], [0.15, -0.1, 0.015]])  # named cube first
@@ -40,6 +41,36 @@ def test_success_and_holding_come_first() -> None:
 @pytest.mark.parametrize(("env_id", "control_hz"), [("vla/PickCube-v0", 10), ("vla/TouchCube-v0", 30)])
 def test_the_scripted_expert_is_classified_a_success(env_id: str, control_hz: int) -> None:
     env = gym.make(env_id, layout="slots", control_hz=control_hz, cameras=["front"], image_size=32)
+    try:
+        assert run_episode(env, make_rollout_policy(env), seed=100000) == "success"
+    finally:
+        env.close()
+
+
+ZONES = np.array([[0.25, 0.0, 0.0], [0.15, 0.15, 0.0], [0.15, -0.15, 0.0]])  # named zone first
+
+
+def pushed(named_to: np.ndarray, other_to: np.ndarray, steps: int = 10) -> np.ndarray:
+    """Two cubes sliding in straight lines from CUBES[:2] to the given xy: (steps, 2, 3)."""
+    ends = np.array([[*named_to, 0.015], [*other_to, 0.015]])
+    return np.linspace(CUBES[:2], ends, steps)
+
+
+@pytest.mark.parametrize(
+    ("named_to", "other_to", "expected"),
+    [
+        (ZONES[1, :2] + [0.01, 0.0], CUBES[1, :2], "wrong zone"),
+        (CUBES[0, :2] + [0.03, 0.0], CUBES[1, :2], "pushed, off"),  # moved 3 cm, stopped 4 cm short
+        (CUBES[0, :2], CUBES[1, :2] + [0.0, 0.05], "wrong cube"),
+        (CUBES[0, :2] + [0.01, 0.0], CUBES[1, :2], "never moved"),  # brushed 1 cm
+    ],
+)
+def test_push_outcome_from_where_the_cubes_went(named_to, other_to, expected: str) -> None:
+    assert classify_push(False, pushed(np.array(named_to), np.array(other_to)), ZONES) == expected
+
+
+def test_the_push_expert_is_classified_a_success() -> None:
+    env = gym.make("vla/PushCube-v0", control_hz=30, cameras=["front"], image_size=32)
     try:
         assert run_episode(env, make_rollout_policy(env), seed=100000) == "success"
     finally:
