@@ -1,6 +1,6 @@
-"""Why a policy's PickCube, TouchCube or PushCube episodes fail: each classified from the simulator's state.
+"""Why a policy's PickCube, TouchCube, PushCube or PlaceInBowl episodes fail, from the simulator's state.
 
-.venv/bin/python scripts/experiments/failures.py RUN_DIR [--env pick_cube|touch_cube|push_cube]
+.venv/bin/python scripts/experiments/failures.py RUN_DIR [--env pick_cube|touch_cube|push_cube|place_in_bowl]
     [--episodes 30] [--seed-base 100000] [--split train] [--layout slots] [--control-hz 10]
     [--n-action-steps N] [--out FILE.md]
 
@@ -22,6 +22,13 @@ PushCube (the named cube onto the named zone) is classified by where the cubes w
     pushed, off     the named cube moved (>= 2 cm) and ended on no zone: pushed short, past or aside
     wrong cube      only the distractor cube moved
     never moved     neither cube moved 2 cm
+
+PlaceInBowl (the named cube into the named bowl): a grasp first, then the place:
+
+    success         the env's own success (the named cube in its bowl, released)
+    wrong bowl      the named cube hung in the fingers and ended in the other bowl
+    held, not placed  the named cube hung in the fingers and ended in no bowl (or still held)
+    missed grasp, wrong cube, never close   the named cube never hung in the fingers: as PickCube
 """
 
 import argparse
@@ -38,13 +45,23 @@ import numpy as np
 
 import envs  # noqa: F401  (registers the vla/ ids)
 from envs.tabletop.describe import held_cube
-from envs.tabletop.scene import ZONE_RADIUS
+from envs.tabletop.scene import BOWL_RADIUS, BOWL_WALL, ZONE_RADIUS
 from policies.base import observation_from_env
 from vla.apps.eval import load_policy
 
-ENV_IDS = {"pick_cube": "vla/PickCube-v0", "touch_cube": "vla/TouchCube-v0", "push_cube": "vla/PushCube-v0"}
-OUTCOMES = ("success", "held, dropped", "missed grasp", "wrong cube", "never close")
-PUSH_OUTCOMES = ("success", "wrong zone", "pushed, off", "wrong cube", "never moved")
+ENV_IDS = {
+    "pick_cube": "vla/PickCube-v0",
+    "touch_cube": "vla/TouchCube-v0",
+    "push_cube": "vla/PushCube-v0",
+    "place_in_bowl": "vla/PlaceInBowl-v0",
+}
+GRASP_OUTCOMES = ("missed grasp", "wrong cube", "never close")
+OUTCOMES = {
+    "pick_cube": ("success", "held, dropped", *GRASP_OUTCOMES),
+    "touch_cube": ("success", "held, dropped", *GRASP_OUTCOMES),
+    "push_cube": ("success", "wrong zone", "pushed, off", "wrong cube", "never moved"),
+    "place_in_bowl": ("success", "wrong bowl", "held, not placed", *GRASP_OUTCOMES),
+}
 NEAR_XY, NEAR_Z = 0.02, 0.03  # m: the grasp point inside the cube's reach
 MOVED = 0.02  # m: a cube that moved less than this in xy was at most brushed
 
@@ -84,6 +101,17 @@ def classify_push(success: bool, cubes: np.ndarray, zones: np.ndarray) -> str:
     return "wrong cube" if moved[1:].max(initial=0.0) >= MOVED else "never moved"
 
 
+def classify_place(
+    success: bool, held_named: bool, site: np.ndarray, cubes: np.ndarray, bowls: np.ndarray
+) -> str:
+    """As classify, then for a held cube where it ended: bowls (b, 3) with the named bowl first."""
+    if success or not held_named:
+        return classify(success, False, site, cubes)
+    end = cubes[-1, 0]
+    in_bowl = [np.linalg.norm(end[:2] - b[:2]) <= BOWL_RADIUS and end[2] < BOWL_WALL for b in bowls]
+    return "wrong bowl" if any(in_bowl[1:]) else "held, not placed"
+
+
 def run_episode(env, policy, seed: int) -> str:
     obs, _ = env.reset(seed=seed)
     policy.reset()
@@ -101,6 +129,9 @@ def run_episode(env, policy, seed: int) -> str:
     if sim.n_zones:  # PushCube: where the cubes went, not where the fingers were
         zones = np.array([sim.data.body(f"zone{i}").xpos for i in range(sim.n_zones)])
         return classify_push(success, np.array(cubes), zones)
+    if sim.n_bowls:  # PlaceInBowl: the grasp, then where the held cube ended
+        bowls = np.array([sim.data.body(f"bowl{i}").xpos for i in range(sim.n_bowls)])
+        return classify_place(success, held_named, np.array(site), np.array(cubes), bowls)
     return classify(success, held_named, np.array(site), np.array(cubes))
 
 
@@ -111,8 +142,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--episodes", type=int, default=30)
     parser.add_argument("--seed-base", type=int, default=100000)
     parser.add_argument("--split", default="train")
-    layouts = ["slots", "random"]
-    parser.add_argument("--layout", default="slots", choices=layouts, help="PushCube has only random")
+    parser.add_argument(
+        "--layout", default="slots", choices=["slots", "random"], help="pick_cube, touch_cube; others: random"
+    )
     parser.add_argument("--control-hz", type=int, default=10)
     parser.add_argument("--n-action-steps", type=int, default=None, help="default: the policy's own")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here (markdown)")
@@ -120,9 +152,10 @@ def main(argv: list[str] | None = None) -> str:
     policy, label = load_policy(args.run_dir, None)
     if args.n_action_steps is not None:
         policy.n_action_steps = args.n_action_steps
-    if args.env == "push_cube":
-        args.layout = "random"  # PushCube has no slots: its one layout, and no layout argument
-    layout = {} if args.env == "push_cube" else {"layout": args.layout}
+    slots = args.env in ("pick_cube", "touch_cube")
+    if not slots:
+        args.layout = "random"  # PushCube and PlaceInBowl have no slots: one layout, and no layout argument
+    layout = {"layout": args.layout} if slots else {}
     env = gym.make(
         ENV_IDS[args.env], split=args.split, control_hz=args.control_hz, **layout,
         cameras=list(policy.cfg.cameras), image_size=96,
@@ -130,7 +163,7 @@ def main(argv: list[str] | None = None) -> str:
     outcomes = [run_episode(env, policy, args.seed_base + i) for i in range(args.episodes)]
     env.close()
     counts = Counter(outcomes)
-    kinds = PUSH_OUTCOMES if args.env == "push_cube" else OUTCOMES
+    kinds = OUTCOMES[args.env]
     last_seed = args.seed_base + args.episodes - 1
     lines = [
         f"{args.env} ({args.layout}, {args.control_hz} Hz, split {args.split},"

@@ -1,12 +1,12 @@
-"""scripts/experiments/failures.py: the outcome rules on hand-made tracks, and real PickCube, TouchCube and
-PushCube episodes of the scripted expert (MuJoCo physics, the expert bound to the env) classified as
-successes."""
+"""scripts/experiments/failures.py: the outcome rules on hand-made tracks, and real PickCube, TouchCube,
+PushCube and PlaceInBowl episodes of the scripted expert (MuJoCo physics, the expert bound to the env)
+classified as successes."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
-from scripts.experiments.failures import classify, classify_push, run_episode
+from scripts.experiments.failures import classify, classify_place, classify_push, run_episode
 from vla.apps.rollout import make_rollout_policy
 
 CUBES = np.array([[0.18, 0.0, 0.015], [0.15, 0.1, 0.015], [0.15, -0.1, 0.015]])  # named cube first
@@ -69,9 +69,32 @@ def test_push_outcome_from_where_the_cubes_went(named_to, other_to, expected: st
     assert classify_push(False, pushed(np.array(named_to), np.array(other_to)), ZONES) == expected
 
 
-def test_the_push_expert_is_classified_a_success() -> None:
-    env = gym.make("vla/PushCube-v0", control_hz=30, cameras=["front"], image_size=32)
+@pytest.mark.parametrize("env_id", ["vla/PushCube-v0", "vla/PlaceInBowl-v0"])
+def test_the_push_and_place_experts_are_classified_a_success(env_id: str) -> None:
+    env = gym.make(env_id, control_hz=30, cameras=["front"], image_size=32)
     try:
         assert run_episode(env, make_rollout_policy(env), seed=100000) == "success"
     finally:
         env.close()
+
+
+BOWLS = np.array([[0.25, 0.1, 0.0], [0.25, -0.1, 0.0]])  # named bowl first
+
+
+@pytest.mark.parametrize(
+    ("cube_end", "expected"),
+    [
+        ([0.25, -0.1, 0.02], "wrong bowl"),
+        ([0.20, 0.0, 0.015], "held, not placed"),  # dropped on the table between the bowls
+        ([0.25, 0.1, 0.09], "held, not placed"),  # still carried above its bowl at the end
+    ],
+)
+def test_place_outcome_from_where_the_held_cube_ended(cube_end: list[float], expected: str) -> None:
+    site, cubes = track(CUBES[0])
+    cubes[-1, 0] = cube_end
+    assert classify_place(False, True, site, cubes, BOWLS) == expected
+
+
+def test_place_without_a_hold_is_classified_as_a_grasp() -> None:
+    site, cubes = track(CUBES[1] + [0.0, 0.01, 0.0])
+    assert classify_place(False, False, site, cubes, BOWLS) == "wrong cube"
