@@ -19,7 +19,8 @@ PushCube (the named cube onto the named zone) is classified by where the cubes w
 
     success         the env's own success (the named cube's centre within 4 cm of its zone's)
     wrong zone      the named cube moved and ended on another zone
-    pushed, off     the named cube moved (>= 2 cm) and ended on no zone: pushed short, past or aside
+    pushed, off     the named cube moved (>= 2 cm) and ended outside its zone's 4 cm and on no other
+                    zone: pushed short, past or aside
     wrong cube      only the distractor cube moved
     never moved     neither cube moved 2 cm
 
@@ -152,10 +153,8 @@ def main(argv: list[str] | None = None) -> str:
     policy, label = load_policy(args.run_dir, None)
     if args.n_action_steps is not None:
         policy.n_action_steps = args.n_action_steps
-    slots = args.env in ("pick_cube", "touch_cube")
-    if not slots:
-        args.layout = "random"  # PushCube and PlaceInBowl have no slots: one layout, and no layout argument
-    layout = {"layout": args.layout} if slots else {}
+    # PushCube and PlaceInBowl take no layout argument: their one layout is random
+    layout = {"layout": args.layout} if args.env in ("pick_cube", "touch_cube") else {}
     env = gym.make(
         ENV_IDS[args.env], split=args.split, control_hz=args.control_hz, **layout,
         cameras=list(policy.cfg.cameras), image_size=96,
@@ -166,7 +165,7 @@ def main(argv: list[str] | None = None) -> str:
     kinds = OUTCOMES[args.env]
     last_seed = args.seed_base + args.episodes - 1
     lines = [
-        f"{args.env} ({args.layout}, {args.control_hz} Hz, split {args.split},"
+        f"{args.env} ({layout.get('layout', 'random')}, {args.control_hz} Hz, split {args.split},"
         f" seeds {args.seed_base}..{last_seed}, n_action_steps {policy.n_action_steps}): {label}",
         "",
         "| outcome | episodes |",

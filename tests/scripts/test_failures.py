@@ -38,9 +38,17 @@ def test_success_and_holding_come_first() -> None:
     assert classify(False, True, site, cubes) == "held, dropped"
 
 
-@pytest.mark.parametrize(("env_id", "control_hz"), [("vla/PickCube-v0", 10), ("vla/TouchCube-v0", 30)])
-def test_the_scripted_expert_is_classified_a_success(env_id: str, control_hz: int) -> None:
-    env = gym.make(env_id, layout="slots", control_hz=control_hz, cameras=["front"], image_size=32)
+@pytest.mark.parametrize(
+    ("env_id", "control_hz", "layout"),
+    [
+        ("vla/PickCube-v0", 10, {"layout": "slots"}),
+        ("vla/TouchCube-v0", 30, {"layout": "slots"}),
+        ("vla/PushCube-v0", 30, {}),  # PushCube and PlaceInBowl have only their random layout
+        ("vla/PlaceInBowl-v0", 30, {}),
+    ],
+)
+def test_the_scripted_expert_is_classified_a_success(env_id: str, control_hz: int, layout: dict) -> None:
+    env = gym.make(env_id, control_hz=control_hz, cameras=["front"], image_size=32, **layout)
     try:
         assert run_episode(env, make_rollout_policy(env), seed=100000) == "success"
     finally:
@@ -60,22 +68,14 @@ def pushed(named_to: np.ndarray, other_to: np.ndarray, steps: int = 10) -> np.nd
     ("named_to", "other_to", "expected"),
     [
         (ZONES[1, :2] + [0.01, 0.0], CUBES[1, :2], "wrong zone"),
-        (CUBES[0, :2] + [0.03, 0.0], CUBES[1, :2], "pushed, off"),  # moved 3 cm, stopped 4 cm short
+        # moved 2.5 cm, stopped 4.5 cm from its zone's centre: on the zone, outside the 4 cm success needs
+        (CUBES[0, :2] + [0.025, 0.0], CUBES[1, :2], "pushed, off"),
         (CUBES[0, :2], CUBES[1, :2] + [0.0, 0.05], "wrong cube"),
         (CUBES[0, :2] + [0.01, 0.0], CUBES[1, :2], "never moved"),  # brushed 1 cm
     ],
 )
 def test_push_outcome_from_where_the_cubes_went(named_to, other_to, expected: str) -> None:
     assert classify_push(False, pushed(np.array(named_to), np.array(other_to)), ZONES) == expected
-
-
-@pytest.mark.parametrize("env_id", ["vla/PushCube-v0", "vla/PlaceInBowl-v0"])
-def test_the_push_and_place_experts_are_classified_a_success(env_id: str) -> None:
-    env = gym.make(env_id, control_hz=30, cameras=["front"], image_size=32)
-    try:
-        assert run_episode(env, make_rollout_policy(env), seed=100000) == "success"
-    finally:
-        env.close()
 
 
 BOWLS = np.array([[0.25, 0.1, 0.0], [0.25, -0.1, 0.0]])  # named bowl first
