@@ -30,6 +30,17 @@ PlaceInBowl (the named cube into the named bowl): a grasp first, then the place:
     wrong bowl      the named cube hung in the fingers and ended in the other bowl
     held, not placed  the named cube hung in the fingers and ended in no bowl (or still held)
     missed grasp, wrong cube, never close   the named cube never hung in the fingers: as PickCube
+
+PickCube and PlaceInBowl episodes that failed after the named cube hung in the fingers are also split by
+how it left them (a second table), from the gripper command the policy sent (metres per finger; the
+cube's half-width is 1.5 cm, the demos command 0, a squeeze):
+
+    held to the end  still hanging in the fingers at the last step (not lifted or not placed in time)
+    released         the command rose above 1.5 cm (fingers told to open) in the step the cube left
+                     the fingers or in the 3 steps before it
+    slipped          the command stayed below 1.5 cm and the cube left the fingers
+
+with the median command while held and the highest the cube was lifted while held.
 """
 
 import argparse
@@ -46,7 +57,7 @@ import numpy as np
 
 import envs  # noqa: F401  (registers the vla/ ids)
 from envs.tabletop.describe import held_cube
-from envs.tabletop.scene import BOWL_RADIUS, BOWL_WALL, ZONE_RADIUS
+from envs.tabletop.scene import BOWL_RADIUS, BOWL_WALL, CUBE_HALF, ZONE_RADIUS
 from policies.base import observation_from_env
 from vla.apps.eval import load_policy
 
@@ -65,6 +76,8 @@ OUTCOMES = {
 }
 NEAR_XY, NEAR_Z = 0.02, 0.03  # m: the grasp point inside the cube's reach
 MOVED = 0.02  # m: a cube that moved less than this in xy was at most brushed
+HOLD_OUTCOMES = ("held to the end", "released", "slipped")
+RELEASE_WINDOW = 3  # steps before the cube left the fingers in which an opening command counts
 
 
 def closest_approach(site: np.ndarray, cube: np.ndarray) -> tuple[float, float]:
@@ -113,27 +126,66 @@ def classify_place(
     return "wrong bowl" if any(in_bowl[1:]) else "held, not placed"
 
 
-def run_episode(env, policy, seed: int) -> str:
+def how_it_left(held: np.ndarray, command: np.ndarray) -> str:
+    """How the named cube left the fingers: held (T,) bool, whether it hung in them after each step;
+    command (T,) the gripper target sent at that step (m per finger). Needs one held step."""
+    if held[-1]:
+        return "held to the end"
+    last = int(np.flatnonzero(held)[-1])
+    window = command[max(last + 1 - RELEASE_WINDOW, 0) : last + 2]  # last + 1: the step it left
+    return "released" if window.max() > CUBE_HALF else "slipped"
+
+
+def run_episode(env, policy, seed: int) -> tuple[str, dict | None]:
+    """(outcome, the hold) of one episode; the hold (how_it_left, median command while held in mm, the
+    highest the cube was lifted while held in cm) only for a failed episode whose named cube was held."""
     obs, _ = env.reset(seed=seed)
     policy.reset()
     sim = env.unwrapped
     n = sim.n_cubes
-    site, cubes, held_named, success = [], [], False, False
+    site, cubes, held, command, success = [], [], [], [], False
     done = False
     while not done:
         action = policy.select_action(observation_from_env(obs, sim.task_description))
         obs, _, terminated, truncated, info = env.step(action)
+        command.append(float(np.asarray(action)[5]))
         site.append(sim.data.site("grasp_site").xpos.copy())
         cubes.append([sim.data.body(f"cube{i}").xpos.copy() for i in range(n)])
-        held_named |= held_cube(sim.model, sim.data, n) == "cube0"
+        held.append(held_cube(sim.model, sim.data, n) == "cube0")
         success, done = bool(info.get("is_success")), terminated or truncated
+    site, cubes, held, command = np.array(site), np.array(cubes), np.array(held), np.array(command)
     if sim.n_zones:  # PushCube: where the cubes went, not where the fingers were
         zones = np.array([sim.data.body(f"zone{i}").xpos for i in range(sim.n_zones)])
-        return classify_push(success, np.array(cubes), zones)
+        return classify_push(success, cubes, zones), None
     if sim.n_bowls:  # PlaceInBowl: the grasp, then where the held cube ended
         bowls = np.array([sim.data.body(f"bowl{i}").xpos for i in range(sim.n_bowls)])
-        return classify_place(success, held_named, np.array(site), np.array(cubes), bowls)
-    return classify(success, held_named, np.array(site), np.array(cubes))
+        outcome = classify_place(success, held.any(), site, cubes, bowls)
+    else:
+        outcome = classify(success, held.any(), site, cubes)
+    if success or not held.any():
+        return outcome, None
+    lift = cubes[held, 0, 2].max() - CUBE_HALF  # the cube's bottom above the table
+    hold = {"left": how_it_left(held, command), "command_mm": 1000 * float(np.median(command[held]))}
+    return outcome, {**hold, "lift_cm": 100 * float(lift)}
+
+
+def hold_table(holds: list[dict]) -> list[str]:
+    """The markdown lines splitting failed episodes with a held named cube by how it left the fingers."""
+    if not holds:
+        return []
+    rows = []
+    for kind in HOLD_OUTCOMES:
+        of_kind = [h for h in holds if h["left"] == kind]
+        if not of_kind:
+            rows.append(f"| {kind} | 0 | | |")
+            continue
+        command = np.median([h["command_mm"] for h in of_kind])
+        lift = ", ".join(f"{h['lift_cm']:.1f}" for h in of_kind)
+        rows.append(f"| {kind} | {len(of_kind)} | {command:.1f} | {lift} |")
+    header = (
+        "| how the held cube left the fingers | episodes | median command while held (mm) | lifted (cm) |"
+    )
+    return ["", header, "|---|---|---|---|", *rows]
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -159,8 +211,9 @@ def main(argv: list[str] | None = None) -> str:
         ENV_IDS[args.env], split=args.split, control_hz=args.control_hz, **layout,
         cameras=list(policy.cfg.cameras), image_size=96,
     )  # fmt: skip
-    outcomes = [run_episode(env, policy, args.seed_base + i) for i in range(args.episodes)]
+    episodes = [run_episode(env, policy, args.seed_base + i) for i in range(args.episodes)]
     env.close()
+    outcomes = [outcome for outcome, _ in episodes]
     counts = Counter(outcomes)
     kinds = OUTCOMES[args.env]
     last_seed = args.seed_base + args.episodes - 1
@@ -172,7 +225,7 @@ def main(argv: list[str] | None = None) -> str:
         "|---|---|",
         *(f"| {o} | {counts[o]} / {len(outcomes)} |" for o in kinds),
     ]
-    table = "\n".join(lines)
+    table = "\n".join(lines + hold_table([hold for _, hold in episodes if hold]))
     print(table)
     if args.out:
         args.out.write_text(table + "\n")

@@ -1,12 +1,20 @@
-"""scripts/experiments/failures.py: the outcome rules on hand-made tracks, and real PickCube, TouchCube,
+"""scripts/experiments/failures.py: the outcome rules on hand-made tracks, real PickCube, TouchCube,
 PushCube and PlaceInBowl episodes of the scripted expert (MuJoCo physics, the expert bound to the env)
-classified as successes."""
+classified as successes, and a real PickCube episode whose expert opens the fingers mid-lift classified
+as held, dropped and released."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
-from scripts.experiments.failures import classify, classify_place, classify_push, run_episode
+from scripts.experiments.failures import (
+    classify,
+    classify_place,
+    classify_push,
+    hold_table,
+    how_it_left,
+    run_episode,
+)
 from vla.apps.rollout import make_rollout_policy
 
 CUBES = np.array([[0.18, 0.0, 0.015], [0.15, 0.1, 0.015], [0.15, -0.1, 0.015]])  # named cube first
@@ -50,7 +58,7 @@ def test_success_and_holding_come_first() -> None:
 def test_the_scripted_expert_is_classified_a_success(env_id: str, control_hz: int, layout: dict) -> None:
     env = gym.make(env_id, control_hz=control_hz, cameras=["front"], image_size=32, **layout)
     try:
-        assert run_episode(env, make_rollout_policy(env), seed=100000) == "success"
+        assert run_episode(env, make_rollout_policy(env), seed=100000) == ("success", None)
     finally:
         env.close()
 
@@ -98,3 +106,60 @@ def test_place_outcome_from_where_the_held_cube_ended(cube_end: list[float], exp
 def test_place_without_a_hold_is_classified_as_a_grasp() -> None:
     site, cubes = track(CUBES[1] + [0.0, 0.01, 0.0])
     assert classify_place(False, False, site, cubes, BOWLS) == "wrong cube"
+
+
+@pytest.mark.parametrize(
+    ("held", "command", "expected"),
+    [
+        ([0, 1, 1, 1, 1], [0.03, 0.0, 0.0, 0.0, 0.0], "held to the end"),
+        ([0, 1, 1, 1, 0, 0], [0.03, 0.0, 0.0, 0.0, 0.03, 0.03], "released"),  # opened on the step it left
+        ([0, 1, 1, 1, 1, 0], [0.03, 0.0, 0.0, 0.02, 0.0, 0.0], "released"),  # opened 2 steps before
+        ([0, 1, 1, 1, 1, 1, 0], [0.03, 0.02, 0.0, 0.0, 0.0, 0.0, 0.01], "slipped"),  # opened 5 steps before
+        ([0, 1, 1, 1, 0, 0], [0.03, 0.01, 0.01, 0.014, 0.014, 0.03], "slipped"),  # opened after it fell
+    ],
+)
+def test_how_the_held_cube_left_the_fingers(held: list[int], command: list[float], expected: str) -> None:
+    assert how_it_left(np.array(held, bool), np.array(command)) == expected
+
+
+def test_hold_table_counts_each_kind() -> None:
+    holds = [
+        {"left": "slipped", "command_mm": 8.0, "lift_cm": 2.0},
+        {"left": "slipped", "command_mm": 10.0, "lift_cm": 0.5},
+        {"left": "released", "command_mm": 1.0, "lift_cm": 3.0},
+    ]
+    lines = hold_table(holds)
+    assert "| slipped | 2 | 9.0 | 2.0, 0.5 |" in lines
+    assert "| released | 1 | 1.0 | 3.0 |" in lines
+    assert "| held to the end | 0 | | |" in lines
+    assert hold_table([]) == []
+
+
+class OpensMidLift:
+    """The scripted expert, but once the named cube is 3 cm off the table it commands the fingers open."""
+
+    def __init__(self, env):
+        self.expert, self.sim, self.opened = make_rollout_policy(env), env.unwrapped, False
+
+    def reset(self) -> None:
+        self.expert.reset()
+        self.opened = False
+
+    def select_action(self, observation):
+        action = np.array(self.expert.select_action(observation), dtype=np.float32)
+        self.opened |= self.sim.data.body("cube0").xpos[2] > 0.045
+        if self.opened:
+            action[5] = 0.03
+        return action
+
+
+def test_a_real_drop_by_opening_is_classified_released() -> None:
+    env = gym.make("vla/PickCube-v0", control_hz=10, cameras=["front"], image_size=32, layout="slots")
+    try:
+        outcome, hold = run_episode(env, OpensMidLift(env), seed=100000)
+    finally:
+        env.close()
+    assert outcome == "held, dropped"
+    assert hold["left"] == "released"
+    assert hold["command_mm"] == pytest.approx(0.0, abs=1.0)  # the expert squeezes while it holds
+    assert 2.0 < hold["lift_cm"] < 5.5  # lifted, not to the 5.5 cm PickCube's success needs
