@@ -137,8 +137,19 @@ def _wide_target(seed: str) -> Fig:
     return fig
 
 
+def seeds_pooled(runs: list[dict], policy: str) -> str:
+    """ "22% (401/1800, [0.20, 0.24]) over 3 training seeds": every run of the policy, every task and
+    split, together."""
+    mine = [r for r in runs if r["policy"] == policy]
+    if not mine:
+        return NOT_MEASURED
+    pairs = [n for r in mine for k, n in r["counts"].items() if k.startswith("average/")]
+    return f"{_rate_with_interval(*pool_pairs(pairs))} over {len(mine)} training seeds"
+
+
 def _wide_figures(policies: tuple[str, ...]) -> dict[str, Fig]:
     return {
+        **{f"{p}_seeds_pooled": lambda f, p=p: seeds_pooled(f["runs"], p) for p in policies},
         **{
             f"{p}_{s}_{t}": _of_wide_run(p, s, lambda run, t=t: wide_cell(run["counts"], t))
             for p in policies

@@ -4,7 +4,7 @@ hand (the evaluation itself runs on a real sweep's checkpoints in tests/vla/apps
 from pathlib import Path
 
 from benchmarks.bench_compare_wide import WideRun, pooled, table, target_check, with_average
-from benchmarks.figures_compare import target_text
+from benchmarks.figures_compare import seeds_pooled, target_text
 
 
 def _run(policy: str, seed: str, touch: tuple[int, int], pick: tuple[int, int]) -> WideRun:
@@ -68,3 +68,14 @@ def test_a_sweep_without_some_peers_is_checked_against_those_it_has_and_says_so(
     assert check == {"seed": "0", "tasks_met": ["TouchCube"], "of": 2, "peers": ["smolvla"]}
     assert target_text(check) == "1 of 2 (TouchCube) against smolvla only"
     assert target_text({"tasks_met": [], "of": 6}) == "0 of 6 (none)"  # written before the key: all peers
+
+
+def test_a_policys_training_seeds_pool_every_task_and_split():
+    runs = [
+        _run("vla", "0", (5, 3), (1, 1)),
+        _run("vla", "1", (4, 4), (3, 1)),
+        _run("act", "0", (2, 2), (0, 0)),
+    ]
+    as_results = [{"policy": r.policy, "counts": r.counts} for r in runs]
+    assert seeds_pooled(as_results, "vla") == "28% (22/80, [0.19, 0.38]) over 2 training seeds"
+    assert seeds_pooled(as_results, "smolvla") == "not measured"

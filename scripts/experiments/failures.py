@@ -38,7 +38,8 @@ cube's half-width is 1.5 cm, the demos command 0, a squeeze):
     held to the end  still hanging in the fingers at the last step (not lifted or not placed in time)
     released         the command rose above 1.5 cm (fingers told to open) in the step the cube left
                      the fingers or in the 3 steps before it
-    slipped          the command stayed below 1.5 cm and the cube left the fingers
+    slipped          the command stayed below 1.5 cm and the cube stopped hanging in the fingers
+                     alone: it fell out, or was set down on something with the fingers shut
 
 with the median command while held and the highest the cube was lifted while held.
 """
