@@ -42,6 +42,10 @@ cube's half-width is 1.5 cm, the demos command 0, a squeeze):
                      alone: it fell out, or was set down on something with the fingers shut
 
 with the median command while held and the highest the cube was lifted while held.
+
+--keep-closed (PickCube) is an intervention, not a measurement of the policy: from the first step the
+named cube hangs in the fingers, the gripper command sent is min(policy's, 0), a squeeze, to the end.
+It shows how many episodes the policy's own opening cost.
 """
 
 import argparse
@@ -137,9 +141,10 @@ def how_it_left(held: np.ndarray, command: np.ndarray) -> str:
     return "released" if window.max() > CUBE_HALF else "slipped"
 
 
-def run_episode(env, policy, seed: int) -> tuple[str, dict | None]:
+def run_episode(env, policy, seed: int, keep_closed: bool = False) -> tuple[str, dict | None]:
     """(outcome, the hold) of one episode; the hold (how_it_left, median command while held in mm, the
-    highest the cube was lifted while held in cm) only for a failed episode whose named cube was held."""
+    highest the cube was lifted while held in cm) only for a failed episode whose named cube was held.
+    keep_closed: once the named cube has hung in the fingers, the gripper is commanded shut."""
     obs, _ = env.reset(seed=seed)
     policy.reset()
     sim = env.unwrapped
@@ -147,7 +152,9 @@ def run_episode(env, policy, seed: int) -> tuple[str, dict | None]:
     site, cubes, held, command, success = [], [], [], [], False
     done = False
     while not done:
-        action = policy.select_action(observation_from_env(obs, sim.task_description))
+        action = np.array(policy.select_action(observation_from_env(obs, sim.task_description)))
+        if keep_closed and any(held):
+            action[5] = min(action[5], 0.0)
         obs, _, terminated, truncated, info = env.step(action)
         command.append(float(np.asarray(action)[5]))
         site.append(sim.data.site("grasp_site").xpos.copy())
@@ -202,7 +209,12 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--control-hz", type=int, default=10)
     parser.add_argument("--n-action-steps", type=int, default=None, help="default: the policy's own")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here (markdown)")
+    parser.add_argument(
+        "--keep-closed", action="store_true", help="pick_cube: shut the gripper once the cube is held"
+    )
     args = parser.parse_args(argv)
+    if args.keep_closed and args.env != "pick_cube":
+        parser.error(f"--keep-closed is for --env pick_cube (it would stop {args.env}'s release)")
     policy, label = load_policy(args.run_dir, None)
     if args.n_action_steps is not None:
         policy.n_action_steps = args.n_action_steps
@@ -212,7 +224,7 @@ def main(argv: list[str] | None = None) -> str:
         ENV_IDS[args.env], split=args.split, control_hz=args.control_hz, **layout,
         cameras=list(policy.cfg.cameras), image_size=96,
     )  # fmt: skip
-    episodes = [run_episode(env, policy, args.seed_base + i) for i in range(args.episodes)]
+    episodes = [run_episode(env, policy, args.seed_base + i, args.keep_closed) for i in range(args.episodes)]
     env.close()
     outcomes = [outcome for outcome, _ in episodes]
     counts = Counter(outcomes)
@@ -220,7 +232,8 @@ def main(argv: list[str] | None = None) -> str:
     last_seed = args.seed_base + args.episodes - 1
     lines = [
         f"{args.env} ({layout.get('layout', 'random')}, {args.control_hz} Hz, split {args.split},"
-        f" seeds {args.seed_base}..{last_seed}, n_action_steps {policy.n_action_steps}): {label}",
+        f" seeds {args.seed_base}..{last_seed}, n_action_steps {policy.n_action_steps}"
+        f"{', gripper kept shut once held' if args.keep_closed else ''}): {label}",
         "",
         "| outcome | episodes |",
         "|---|---|",

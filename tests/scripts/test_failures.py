@@ -1,7 +1,7 @@
 """scripts/experiments/failures.py: the outcome rules on hand-made tracks, real PickCube, TouchCube,
 PushCube and PlaceInBowl episodes of the scripted expert (MuJoCo physics, the expert bound to the env)
 classified as successes, and a real PickCube episode whose expert opens the fingers mid-lift classified
-as held, dropped and released."""
+as held, dropped and released (and, with the gripper kept shut, a success)."""
 
 import gymnasium as gym
 import numpy as np
@@ -163,3 +163,12 @@ def test_a_real_drop_by_opening_is_classified_released() -> None:
     assert hold["left"] == "released"
     assert hold["command_mm"] == pytest.approx(0.0, abs=1.0)  # the expert squeezes while it holds
     assert 2.0 < hold["lift_cm"] < 5.5  # lifted, not to the 5.5 cm PickCube's success needs
+
+
+def test_keep_closed_overrides_the_opening_and_the_lift_succeeds() -> None:
+    """--keep-closed: the same expert that opens mid-lift, its opening replaced by a squeeze."""
+    env = gym.make("vla/PickCube-v0", control_hz=10, cameras=["front"], image_size=32, layout="slots")
+    try:
+        assert run_episode(env, OpensMidLift(env), seed=100000, keep_closed=True) == ("success", None)
+    finally:
+        env.close()
