@@ -121,10 +121,16 @@ def _of_wide_run(policy: str, seed: str, render: Callable[[dict], str]) -> Fig:
     return fig
 
 
+def _average_pairs(run: dict, split: str | None = None) -> list:
+    """A run's (successes, episodes) over the tasks, per split (split None: every split)."""
+    return [
+        n for k, n in run["counts"].items() if k.startswith("average/") and split in (None, k.split("/")[1])
+    ]
+
+
 def _split_rate(run: dict, split: str | None) -> str:
     """A run's average over the tasks on a split (None: all splits pooled), with its Wilson interval."""
-    keys = [k for k in run["counts"] if k.startswith("average/") and split in (None, k.split("/")[1])]
-    return _rate_with_interval(*pool_pairs([run["counts"][k] for k in keys]))
+    return _rate_with_interval(*pool_pairs(_average_pairs(run, split)))
 
 
 def _wide_target(seed: str) -> Fig:
@@ -143,7 +149,7 @@ def seeds_pooled(runs: list[dict], policy: str) -> str:
     mine = [r for r in runs if r["policy"] == policy]
     if not mine:
         return NOT_MEASURED
-    pairs = [n for r in mine for k, n in r["counts"].items() if k.startswith("average/")]
+    pairs = [pair for r in mine for pair in _average_pairs(r)]
     return f"{_rate_with_interval(*pool_pairs(pairs))} over {len(mine)} training seeds"
 
 

@@ -63,6 +63,7 @@ import numpy as np
 import envs  # noqa: F401  (registers the vla/ ids)
 from envs.tabletop.describe import held_cube
 from envs.tabletop.scene import BOWL_RADIUS, BOWL_WALL, CUBE_HALF, ZONE_RADIUS
+from envs.tabletop.scripted import CLOSED
 from policies.base import observation_from_env
 from vla.apps.eval import load_policy
 
@@ -154,9 +155,9 @@ def run_episode(env, policy, seed: int, keep_closed: bool = False) -> tuple[str,
     while not done:
         action = np.array(policy.select_action(observation_from_env(obs, sim.task_description)))
         if keep_closed and any(held):
-            action[5] = min(action[5], 0.0)
+            action[5] = min(action[5], CLOSED)  # the demos' squeeze
         obs, _, terminated, truncated, info = env.step(action)
-        command.append(float(np.asarray(action)[5]))
+        command.append(float(action[5]))
         site.append(sim.data.site("grasp_site").xpos.copy())
         cubes.append([sim.data.body(f"cube{i}").xpos.copy() for i in range(n)])
         held.append(held_cube(sim.model, sim.data, n) == "cube0")
