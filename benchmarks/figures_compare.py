@@ -223,6 +223,52 @@ def _cotrain_figures() -> dict[str, Fig]:
     }  # fmt: skip
 
 
+# ---------------------------------------------------------------- where a demo ends (bench_demo_end)
+DEMO_END_ARMS = ("ends", "goes_on")  # demos ending on success; the same demos going on past it
+
+
+def _demo_end(arm: str, render: Callable[[list[dict]], str]) -> Fig:
+    """A figure of an arm's runs (its training seeds, by seed); not measured without one."""
+
+    def fig(f: dict) -> str:
+        runs = sorted((r for r in f["runs"] if r["arm"] == arm), key=lambda r: r["seed"])
+        return render(runs) if runs else NOT_MEASURED
+
+    return fig
+
+
+def _demo_end_rate(runs: list[dict], splits: list[str]) -> str:
+    return _rate_with_interval(*pool_pairs([r["counts"][f"PickCube/{s}"] for r in runs for s in splits]))
+
+
+def _demo_end_figures() -> dict[str, Fig]:
+    """Each arm's training seeds pooled (success), or listed in seed order (steps, validation, lifts)."""
+    splits = {
+        "train": ["train"],
+        "heldout_phrasing": ["heldout_phrasing"],
+        "pooled": ["train", "heldout_phrasing"],
+    }
+    out: dict[str, Fig] = {}
+    for a in DEMO_END_ARMS:
+        for name, keys in splits.items():
+            out[f"{a}_{name}"] = _demo_end(a, lambda runs, keys=keys: _demo_end_rate(runs, keys))
+        out[f"{a}_steps"] = _demo_end(a, lambda runs: ", ".join(str(r["steps"]) for r in runs))
+        out[f"{a}_val"] = _demo_end(a, lambda runs: "; ".join(_val_outcomes(r["validation"]) for r in runs))
+        out[f"{a}_lifts"] = _demo_end(a, lambda runs: "; ".join(_lifts(r["validation"]) for r in runs))
+    return out
+
+
+def _lifts(v: dict) -> str:
+    return ", ".join(f"{h['lift_cm']:.1f}" for h in v["holds"]) or "none"
+
+
+def _val_outcomes(v: dict) -> str:
+    """ "10/20 succeeded, 6 held and dropped, 1 wrong cube": one run's validation episodes, headline."""
+    n, o = sum(v["outcomes"].values()), v["outcomes"]
+    held, wrong = o.get("held, dropped", 0), o.get("wrong cube", 0)
+    return f"{o.get('success', 0)}/{n} succeeded, {held} held and dropped, {wrong} wrong cube"
+
+
 FIGURES: dict[str, dict[str, Fig]] = {
     "compare": {
         **{
@@ -267,4 +313,5 @@ FIGURES: dict[str, dict[str, Fig]] = {
     "compare_600_wide": _wide_figures(COMPARED_600),
     "compare_600_4500_wide": _wide_figures(COMPARED_600),
     "cotrain_600": _cotrain_figures(),
+    "demo_end": _demo_end_figures(),
 }

@@ -52,6 +52,7 @@ class _Job:
     env_kwargs: dict
     policy: str
     policy_kwargs: dict
+    after_success_steps: int = 0
 
 
 def _run_job(job: _Job) -> Episode:
@@ -61,7 +62,7 @@ def _run_job(job: _Job) -> Episode:
         env = make_env(job.env_id, job.env_kwargs)
         _WORKER_ENVS[key] = (env, make_rollout_policy(env, job.policy, job.policy_kwargs))
     env, policy = _WORKER_ENVS[key]
-    episode = rollout(env, policy, job.seed)
+    episode = rollout(env, policy, job.seed, after_success_steps=job.after_success_steps)
     episode.info = {
         "env_id": job.env_id,
         **episode.info,
@@ -133,6 +134,7 @@ def record_dataset(
     policy: str = "expert",
     policy_kwargs: dict | None = None,
     only_success: bool = True,
+    after_success_s: float = 0.0,
     num_workers: int = 1,
     commit_every: int = 100,
     commit_every_s: float | None = 30.0,
@@ -146,23 +148,29 @@ def record_dataset(
     seeds: an int = the first seed (attempt k uses seed + k // len(env ids)); a list = exactly these
     seeds per env id; None = continue after the highest seed already in `root` (0 for a new one).
     split overrides env_kwargs["split"]. max_attempts (default 5 x num_episodes) bounds the runs
-    when only_success drops failures. A commit (atomic: what a SIGKILL keeps) happens every
-    `commit_every` episodes or, sooner, once `commit_every_s` seconds have passed. Returns counts;
-    raises KeyboardInterrupt after committing.
+    when only_success drops failures. after_success_s: seconds each episode goes on past its first
+    success (steps at the env's fps; 0 = end on success, as evaluation does). A commit (atomic: what
+    a SIGKILL keeps) happens every `commit_every` episodes or, sooner, once `commit_every_s` seconds
+    have passed. Returns counts; raises KeyboardInterrupt after committing.
     """
     env_ids = [env_id] if isinstance(env_id, str) else list(env_id)
     if num_episodes < 1 or not env_ids:
         raise ValueError(f"num_episodes={num_episodes} must be >= 1 and env_id {env_id!r} non-empty")
     kwargs = {**(env_kwargs or {}), **({"split": split} if split is not None else {})}
     root = Path(root).expanduser().resolve()
+    if not 0.0 <= after_success_s <= 10.0:
+        raise ValueError(f"after_success_s={after_success_s} is out of range; use 0 to 10 seconds")
     features, fps = _probe(env_ids, kwargs)
+    after = round(after_success_s * fps)
     with EpisodeWriter(
         root, fps, features, repo_id, commit_every, video, commit_every_s=commit_every_s
     ) as writer:
         first = _next_seeds(root, env_ids) if seeds is None else dict.fromkeys(env_ids, seeds)
         seed_list = None if seeds is None or isinstance(seeds, int) else list(seeds)
         schedule = _schedule(env_ids, first if seed_list is None else {}, seed_list)
-        jobs = (_Job(k, e, s, kwargs, policy, policy_kwargs or {}) for k, (e, s) in enumerate(schedule))
+        jobs = (
+            _Job(k, e, s, kwargs, policy, policy_kwargs or {}, after) for k, (e, s) in enumerate(schedule)
+        )
         jobs = itertools.islice(jobs, max_attempts or 5 * num_episodes)
         targets = _targets(env_ids, num_episodes)
         counts = _record_loop(writer, jobs, targets, only_success, num_workers, progress)
@@ -266,6 +274,7 @@ def main() -> None:
                 policy=c["policy_name"],
                 policy_kwargs=policy_kwargs,
                 only_success=c["only_success"],
+                after_success_s=c["after_success_s"],
                 num_workers=c["num_workers"],
                 commit_every=c["commit_every"],
                 commit_every_s=c["commit_every_s"],

@@ -57,30 +57,42 @@ def env_features(env: Any) -> tuple[dict, int]:
     return features, int(fps)
 
 
-def rollout(env: Any, policy: Any, seed: int, max_steps: int | None = None) -> Episode:
-    """One episode from env.reset(seed): frames (observation_t, action_t) until terminated/truncated."""
+def rollout(
+    env: Any, policy: Any, seed: int, max_steps: int | None = None, after_success_steps: int = 0
+) -> Episode:
+    """One episode from env.reset(seed): frames (observation_t, action_t) until terminated/truncated.
+
+    after_success_steps: go on this many steps past the first success (the env must step on after
+    terminating, as the tabletop envs do), stopping early if truncated: the demo then shows what follows
+    success (a PickCube lift goes on to the expert's carry height) instead of ending on its threshold.
+    """
     obs, info = env.reset(seed=seed)
     policy.reset()
     task = env.unwrapped.task_description
     images: dict[str, list[np.ndarray]] = {cam: [] for cam in obs["pixels"]}
     states, actions = [], []
-    success = False
-    for _ in range(max_steps or MAX_STEPS):
+    success_step: int | None = None
+    for t in range(max_steps or MAX_STEPS):
         action = np.asarray(policy.select_action(observation_from_env(obs, task)), dtype=np.float32)
         for cam, img in obs["pixels"].items():
             images[cam].append(np.array(img, dtype=np.uint8))  # copy: renderers may reuse buffers
         states.append(np.asarray(obs["agent_pos"], dtype=np.float32))
         actions.append(action)
         obs, _, terminated, truncated, info = env.step(action)
-        success = success or bool(info.get("is_success", False))
-        if terminated or truncated:
+        if success_step is None and info.get("is_success", False):
+            success_step = t
+        went_on = success_step is not None and t >= success_step + after_success_steps  # success or not now
+        if truncated or went_on or (terminated and success_step is None):
             break
+    info = {"seed": int(seed), "success": success_step is not None}
+    if after_success_steps:  # the sidecar says where success came and how far the episode went on
+        info.update(after_success_steps=after_success_steps, success_step=success_step)
     return Episode(
         images={cam: np.stack(frames) for cam, frames in images.items()},  # (T, H, W, 3)
         state=np.stack(states),  # (T, D_s)
         action=np.stack(actions),  # (T, D_a)
         task=task,
-        info={"seed": int(seed), "success": success},
+        info=info,
     )
 
 

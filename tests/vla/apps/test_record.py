@@ -122,3 +122,29 @@ def test_video_files_roll_over_at_the_size_limit(recorded: Path, tmp_path: Path,
     split, whole = load_frames(tmp_path / "split"), load_frames(recorded)
     for key, frames in whole.images.items():
         assert torch.equal(split.images[key], frames), key
+
+
+def test_after_success_extends_each_demo_past_its_success(recorded: Path, tmp_path: Path) -> None:
+    """The same seeds as `recorded` (which end on success) go on 0.5 s (5 steps at 10 Hz) past it: the
+    frames up to success are the same, and the PickCube lift ends above the success height."""
+    from envs.tabletop.pick_cube import LIFT_Z
+
+    root = tmp_path / "after"
+    record_dataset(ENV_ID, root, 2, "train", 0, env_kwargs=ENV_KWARGS, after_success_s=0.5, progress=False)
+    ended, going_on = meta.read_sidecar(recorded)[:2], meta.read_sidecar(root)
+    assert [r["length"] for r in going_on] == [r["length"] + 5 for r in ended]
+    assert [r["success_step"] + 1 for r in going_on] == [r["length"] for r in ended]
+    assert all(r["success"] and r["after_success_steps"] == 5 for r in going_on)
+    old, new = read_vectors(recorded, [ACTION])[ACTION], read_vectors(root, [ACTION])[ACTION]
+    env = make_env(ENV_ID, {**ENV_KWARGS, "split": "train"})
+    for row, sl_old, sl_new in zip(ended, _episode_slices(recorded), _episode_slices(root), strict=False):
+        np.testing.assert_array_equal(new[sl_new][: row["length"]], old[sl_old])
+        replay(env, row["seed"], new[sl_new])
+        assert env.unwrapped.data.body("cube0").xpos[2] > LIFT_Z + 0.01  # the lift finished above it
+    env.close()
+
+
+def test_after_success_out_of_range_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="after_success_s=-1"):
+        record_dataset(ENV_ID, tmp_path / "x", 1, env_kwargs=ENV_KWARGS, after_success_s=-1, progress=False)
+    assert not (tmp_path / "x").exists()
