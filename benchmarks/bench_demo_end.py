@@ -31,6 +31,7 @@ from omegaconf import OmegaConf
 
 from benchmarks.bench_compare_wide import WideRun, evaluate_run, finished_runs, pooled, rate_text
 from benchmarks.common import command_line, markdown_table, write_section
+from benchmarks.figures_compare import lifts_text
 from vla.apps import run_status
 from vla.checkpoint import step_dir_name
 from vla.data import meta
@@ -43,7 +44,12 @@ def after_success_steps(job_dir: Path) -> int:
     roots = OmegaConf.load(job_dir / ".hydra" / "config.yaml").dataset.roots
     if len(roots) != 1:
         raise SystemExit(f"{job_dir}: trained on {len(roots)} datasets; this compares one-dataset runs")
-    return int(meta.read_sidecar(Path(roots[0]))[0].get("after_success_steps", 0))
+    found = {int(row.get("after_success_steps", 0)) for row in meta.read_sidecar(Path(roots[0]))}
+    if len(found) != 1:  # appended to with another setting: neither arm
+        raise SystemExit(
+            f"{roots[0]}: its episodes go on {sorted(found)} steps past success; record one setting"
+        )
+    return found.pop()
 
 
 def diagnose(run_dir: Path, episodes: int, seed_base: int) -> dict:
@@ -84,6 +90,9 @@ def arm(steps_after: int) -> str:
 
 
 def table(runs: list[WideRun], after: list[int], val: list[dict], fps: int) -> str:
+    from scripts.experiments.failures import HOLD_OUTCOMES, OUTCOMES  # imports torch, MuJoCo
+
+    outcomes, holds_by = OUTCOMES["pick_cube"], HOLD_OUTCOMES
     header = [
         "demos",
         "training seed",
@@ -91,15 +100,14 @@ def table(runs: list[WideRun], after: list[int], val: list[dict], fps: int) -> s
         f"{TASK}, train phrasings",
         f"{TASK}, held-out phrasings",
         "pooled",
-        "validation: success / held, dropped / missed / wrong cube / never close",
-        "held, dropped: released / slipped / held to the end",
+        f"validation: {' / '.join(outcomes)}",
+        f"held, dropped: {' / '.join(holds_by)}",
         "held, dropped: lifted (cm)",
         "trained at",
     ]
     rows = []
     for run, steps_after, v in zip(runs, after, val, strict=True):
-        o, holds = v["outcomes"], v["holds"]
-        left = Counter(h["left"] for h in holds)
+        left = Counter(h["left"] for h in v["holds"])
         rows.append([
             f"go on {steps_after} steps ({steps_after / fps:.1f} s)" if steps_after else "end on success",
             run.seed,
@@ -107,10 +115,9 @@ def table(runs: list[WideRun], after: list[int], val: list[dict], fps: int) -> s
             rate_text(*run.counts[f"{TASK}/train"]),
             rate_text(*run.counts[f"{TASK}/heldout_phrasing"]),
             rate_text(*pooled(run.counts, TASK)),
-            " / ".join(str(o.get(k, 0)) for k in
-                       ("success", "held, dropped", "missed grasp", "wrong cube", "never close")),
-            " / ".join(str(left[k]) for k in ("released", "slipped", "held to the end")),
-            ", ".join(f"{h['lift_cm']:.1f}" for h in holds) or "-",
+            " / ".join(str(v["outcomes"].get(k, 0)) for k in outcomes),
+            " / ".join(str(left[k]) for k in holds_by),
+            lifts_text(v),
             f"`{run.commit}`",
         ])  # fmt: skip
     return markdown_table(header, rows)

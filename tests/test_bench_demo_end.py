@@ -38,15 +38,22 @@ def test_after_success_steps_read_from_the_runs_dataset(tmp_path: Path) -> None:
     assert after_success_steps(_job(tmp_path, "b", [{"episode_index": 0}])) == 0  # recorded ending on success
     with pytest.raises(SystemExit, match="trained on 2 datasets"):
         after_success_steps(_job(tmp_path, "c", [{"episode_index": 0}], roots=2))
+    mixed = [{"episode_index": 0}, {"episode_index": 1, "after_success_steps": 9}]  # appended, other setting
+    with pytest.raises(SystemExit, match=r"go on \[0, 9\] steps"):
+        after_success_steps(_job(tmp_path, "d", mixed))
 
 
 def test_table_row_per_run_with_validation_outcomes_and_holds() -> None:
     empty = {"outcomes": {"success": 1, "never close": 19}, "holds": []}
     lines = table([_run(10, 8), _run(20, 15)], [0, 9], [empty, VALIDATION], fps=30).splitlines()
+    assert lines[0].endswith(
+        "| validation: success / held, dropped / missed grasp / wrong cube / never close "
+        "| held, dropped: held to the end / released / slipped | held, dropped: lifted (cm) | trained at |"
+    )
     assert lines[2].startswith("| end on success | 0 | 4800 | 20% (10/50) [0.11, 0.33] | 16% (8/50)")
-    assert "| 1 / 0 / 0 / 0 / 19 | 0 / 0 / 0 | - |" in lines[2]
+    assert "| 1 / 0 / 0 / 0 / 19 | 0 / 0 / 0 | none |" in lines[2]
     assert lines[3].startswith("| go on 9 steps (0.3 s) | 0 | 4800 | 40% (20/50)")
-    assert "| 9 / 2 / 0 / 9 / 0 | 1 / 0 / 1 | 4.2, 5.1 | `abc1234` |" in lines[3]
+    assert "| 9 / 2 / 0 / 9 / 0 | 1 / 1 / 0 | 4.2, 5.1 | `abc1234` |" in lines[3]  # held to the end first
 
 
 def test_figures_pool_each_arms_seeds_and_say_when_one_is_missing() -> None:
