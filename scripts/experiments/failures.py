@@ -49,6 +49,7 @@ It shows how many episodes the policy's own opening cost.
 """
 
 import argparse
+import inspect
 import os
 import sys
 from collections import Counter
@@ -197,6 +198,12 @@ def hold_table(holds: list[dict]) -> list[str]:
     return ["", header, "|---|---|---|---|", *rows]
 
 
+def takes_layout(env_id: str) -> bool:
+    """Whether the env's class takes a `layout` argument (PickCube, TouchCube; the others have one)."""
+    env_class = gym.envs.registration.load_env_creator(gym.spec(env_id).entry_point)
+    return "layout" in inspect.signature(env_class).parameters
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a run dir or checkpoint dir, as `vla eval policy_path=`")
@@ -219,8 +226,7 @@ def main(argv: list[str] | None = None) -> str:
     policy, label = load_policy(args.run_dir, None)
     if args.n_action_steps is not None:
         policy.n_action_steps = args.n_action_steps
-    # PushCube and PlaceInBowl take no layout argument: their one layout is random
-    layout = {"layout": args.layout} if args.env in ("pick_cube", "touch_cube") else {}
+    layout = {"layout": args.layout} if takes_layout(ENV_IDS[args.env]) else {}  # others: random only
     env = gym.make(
         ENV_IDS[args.env], split=args.split, control_hz=args.control_hz, **layout,
         cameras=list(policy.cfg.cameras), image_size=96,

@@ -14,6 +14,7 @@ from scripts.experiments.failures import (
     hold_table,
     how_it_left,
     run_episode,
+    takes_layout,
 )
 from vla.apps.rollout import make_rollout_policy
 
@@ -172,3 +173,8 @@ def test_keep_closed_overrides_the_opening_and_the_lift_succeeds() -> None:
         assert run_episode(env, OpensMidLift(env), seed=100000, keep_closed=True) == ("success", None)
     finally:
         env.close()
+
+
+def test_the_layout_argument_is_read_from_the_env_classes() -> None:
+    assert takes_layout("vla/PickCube-v0") and takes_layout("vla/TouchCube-v0")
+    assert not takes_layout("vla/PushCube-v0") and not takes_layout("vla/PlaceInBowl-v0")
