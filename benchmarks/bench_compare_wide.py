@@ -18,6 +18,7 @@ when it is there, so an interrupted evaluation picks up where it stopped.
 
 import argparse
 import sys
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -32,6 +33,7 @@ from vla.apps import run_status
 from vla.apps.eval_report import AVERAGE, wilson_interval
 from vla.apps.sweep_files import sweep_overrides
 from vla.apps.sweep_runs import job_dirs, read_run
+from vla.checkpoint import step_dir_name
 
 
 @dataclass
@@ -92,6 +94,40 @@ def evaluate_run(job_dir: Path, run_dir: Path, episodes: int) -> dict[str, list[
     return with_average(
         {f"{r['task']}/{r['split']}": [r["successes"], r["episodes"]] for r in report["rows"]}
     )
+
+
+def last_eval_counts(job_dir: Path, run_dir: Path, steps: int, episodes: int) -> dict[str, list[int]]:
+    """ "task/split" -> [successes, episodes] of the last checkpoint on its sweep's evaluation seeds: the
+    evaluation that ended training when it ran `episodes` per split (the same seeds), else a new one."""
+    report = run_status.read_json(run_dir / "eval" / step_dir_name(steps) / "report.json")
+    if report is not None and all(r["episodes"] == episodes for r in report["rows"]):
+        return with_average(
+            {f"{r['task']}/{r['split']}": [r["successes"], r["episodes"]] for r in report["rows"]}
+        )
+    return evaluate_run(job_dir, run_dir, episodes)
+
+
+def diagnose(job_dir: Path, run_dir: Path, env: str, episodes: int, seed_base: int) -> dict:
+    """scripts/experiments/failures.py's outcomes (and the holds of failed held episodes) for the run's
+    last checkpoint on `env` (a failures.py name), one thread, at the control rate, layout and image
+    size the run was trained with (its job's config), training phrasings."""
+    import gymnasium as gym
+
+    from scripts.experiments.failures import ENV_IDS, run_episode, takes_layout
+    from vla import runtime
+    from vla.apps.eval import load_policy
+
+    runtime.configure({"torch_threads": 1}, quiet=True)
+    kwargs = OmegaConf.load(job_dir / ".hydra" / "config.yaml").env.kwargs
+    policy, _ = load_policy(str(run_dir / "checkpoints" / "last"), None)
+    layout = {"layout": kwargs.layout} if "layout" in kwargs and takes_layout(ENV_IDS[env]) else {}
+    sim = gym.make(
+        ENV_IDS[env], split="train", control_hz=int(kwargs.control_hz), **layout,
+        cameras=list(policy.cfg.cameras), image_size=int(kwargs.image_size),
+    )  # fmt: skip
+    runs = [run_episode(sim, policy, seed_base + i) for i in range(episodes)]
+    sim.close()
+    return {"outcomes": dict(Counter(o for o, _ in runs)), "holds": [h for _, h in runs if h]}
 
 
 def with_average(counts: dict[str, list[int]]) -> dict[str, list[int]]:

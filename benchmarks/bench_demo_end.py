@@ -29,11 +29,16 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from benchmarks.bench_compare_wide import WideRun, evaluate_run, finished_runs, pooled, rate_text
+from benchmarks.bench_compare_wide import (
+    WideRun,
+    diagnose,
+    finished_runs,
+    last_eval_counts,
+    pooled,
+    rate_text,
+)
 from benchmarks.common import command_line, markdown_table, write_section
 from benchmarks.figures_compare import lifts_text
-from vla.apps import run_status
-from vla.checkpoint import step_dir_name
 from vla.data import meta
 
 TASK = "PickCube"
@@ -52,37 +57,9 @@ def after_success_steps(job_dir: Path) -> int:
     return found.pop()
 
 
-def diagnose(run_dir: Path, episodes: int, seed_base: int) -> dict:
-    """failures.py's outcomes and holds of the run's last checkpoint on validation seeds (one thread)."""
-    import gymnasium as gym
-
-    from scripts.experiments.failures import ENV_IDS, run_episode
-    from vla import runtime
-    from vla.apps.eval import load_policy
-
-    runtime.configure({"torch_threads": 1}, quiet=True)
-    policy, _ = load_policy(str(run_dir / "checkpoints" / "last"), None)
-    env = gym.make(
-        ENV_IDS["pick_cube"], split="train", control_hz=30, layout="random",
-        cameras=list(policy.cfg.cameras), image_size=96,
-    )  # fmt: skip
-    runs = [run_episode(env, policy, seed_base + i) for i in range(episodes)]
-    env.close()
-    return {"outcomes": dict(Counter(o for o, _ in runs)), "holds": [h for _, h in runs if h]}
-
-
-def held_out_counts(job_dir: Path, run_dir: Path, steps: int, episodes: int) -> dict[str, list[int]]:
-    """ "task/split" -> [successes, episodes] of the last checkpoint on the sweep's held-out seeds: the
-    evaluation that ended training when it ran `episodes` per split (the same seeds), else a new one."""
-    report = run_status.read_json(run_dir / "eval" / step_dir_name(steps) / "report.json")
-    if report is not None and all(r["episodes"] == episodes for r in report["rows"]):
-        return {f"{r['task']}/{r['split']}": [r["successes"], r["episodes"]] for r in report["rows"]}
-    return evaluate_run(job_dir, run_dir, episodes)
-
-
 def measure(run: WideRun, episodes: int, val_episodes: int, val_seed_base: int) -> tuple:
-    counts = held_out_counts(run.job_dir, run.run_dir, int(run.steps or 0), episodes)
-    return counts, diagnose(run.run_dir, val_episodes, val_seed_base)
+    counts = last_eval_counts(run.job_dir, run.run_dir, int(run.steps or 0), episodes)
+    return counts, diagnose(run.job_dir, run.run_dir, "pick_cube", val_episodes, val_seed_base)
 
 
 def arm(steps_after: int) -> str:

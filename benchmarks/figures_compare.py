@@ -270,6 +270,40 @@ def _val_outcomes(v: dict) -> str:
     return f"{o.get('success', 0)}/{n} succeeded, {held} held and dropped, {wrong} wrong cube"
 
 
+# ---------------------------------------------------------------- one lever on the six-task VLA (bench_lever)
+LEVER_POLICY = "vla_multitask"
+
+
+def outcomes_text(outcomes: dict[str, int]) -> str:
+    """ "4/20 succeeded, 11 wrong cube, 5 never close": one run's validation episodes on one task, the
+    outcomes in the order stored (failures.py's), those that happened."""
+    n, rest = sum(outcomes.values()), [f"{c} {o}" for o, c in outcomes.items() if o != "success" and c]
+    return ", ".join([f"{outcomes.get('success', 0)}/{n} succeeded", *rest])
+
+
+def probe_text(losses: dict[str, float]) -> str:
+    """ "2.65 / 6.10": the probe's loss at episode starts as is / with the instruction swapped."""
+    return f"{losses['as is']:.2f} / {losses['task swapped']:.2f}"
+
+
+def _lever_figures() -> dict[str, Fig]:
+    """bench_lever's runs as the wide evaluation's, and per run its validation outcomes and its probe."""
+    return {
+        **_wide_figures((LEVER_POLICY,)),
+        **{
+            f"{s}_val_{env}": _of_wide_run(
+                LEVER_POLICY, s, lambda run, env=env: outcomes_text(run["validation"][env]["outcomes"])
+            )
+            for s in WIDE_SEEDS
+            for env in ("touch_cube", "pick_cube")
+        },
+        **{
+            f"{s}_probe": _of_wide_run(LEVER_POLICY, s, lambda run: probe_text(run["probe"]))
+            for s in WIDE_SEEDS
+        },
+    }
+
+
 FIGURES: dict[str, dict[str, Fig]] = {
     "compare": {
         **{
@@ -315,4 +349,5 @@ FIGURES: dict[str, dict[str, Fig]] = {
     "compare_600_4500_wide": _wide_figures(COMPARED_600),
     "cotrain_600": _cotrain_figures(),
     "demo_end": _demo_end_figures(),
+    "lever_episode_start_fraction": _lever_figures(),
 }

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.bench_compare_wide import WideRun
-from benchmarks.bench_demo_end import after_success_steps, held_out_counts, table
+from benchmarks.bench_compare_wide import WideRun, last_eval_counts
+from benchmarks.bench_demo_end import after_success_steps, table
 from benchmarks.figures_compare import FIGURES
 from vla.checkpoint import step_dir_name
 
@@ -80,4 +80,6 @@ def test_the_evaluation_that_ended_training_is_reused_when_it_ran_the_same_episo
     step_dir = tmp_path / "eval" / step_dir_name(4800)
     step_dir.mkdir(parents=True)
     (step_dir / "report.json").write_text(json.dumps(report))
-    assert held_out_counts(tmp_path, tmp_path, 4800, 50) == {"PickCube/train": [8, 50]}
+    # the same shape as a new evaluation's counts (bench_compare_wide.evaluate_run): with the average rows
+    counts = last_eval_counts(tmp_path, tmp_path, 4800, 50)
+    assert counts == {"PickCube/train": [8, 50], "average/train": [8, 50]}
