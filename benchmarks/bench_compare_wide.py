@@ -99,11 +99,10 @@ def evaluate_run(job_dir: Path, run_dir: Path, episodes: int) -> dict[str, list[
 def last_eval_counts(job_dir: Path, run_dir: Path, steps: int, episodes: int) -> dict[str, list[int]]:
     """ "task/split" -> [successes, episodes] of the last checkpoint on its sweep's evaluation seeds: the
     evaluation that ended training when it ran `episodes` per split (the same seeds), else a new one."""
-    report = run_status.read_json(run_dir / "eval" / step_dir_name(steps) / "report.json")
-    if report is not None and all(r["episodes"] == episodes for r in report["rows"]):
-        return with_average(
-            {f"{r['task']}/{r['split']}": [r["successes"], r["episodes"]] for r in report["rows"]}
-        )
+    report = run_status.read_json(run_dir / "eval" / step_dir_name(steps) / "report.json") or {}
+    rows = [r for r in report.get("rows", []) if r["task"] != AVERAGE]  # an average row sums the tasks'
+    if rows and all(r["episodes"] == episodes for r in rows):
+        return with_average({f"{r['task']}/{r['split']}": [r["successes"], r["episodes"]] for r in rows})
     return evaluate_run(job_dir, run_dir, episodes)
 
 

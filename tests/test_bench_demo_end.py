@@ -76,10 +76,16 @@ def test_figures_pool_each_arms_seeds_and_say_when_one_is_missing() -> None:
 
 
 def test_the_evaluation_that_ended_training_is_reused_when_it_ran_the_same_episodes(tmp_path: Path) -> None:
-    report = {"rows": [{"task": "PickCube", "split": "train", "episodes": 50, "successes": 8}]}
+    report = {
+        "rows": [
+            {"task": "PickCube", "split": "train", "episodes": 50, "successes": 8},
+            {"task": "TouchCube", "split": "train", "episodes": 50, "successes": 2},
+            {"task": "average", "split": "train", "episodes": 100, "successes": 10},  # a multi-task eval's
+        ]
+    }
     step_dir = tmp_path / "eval" / step_dir_name(4800)
     step_dir.mkdir(parents=True)
     (step_dir / "report.json").write_text(json.dumps(report))
     # the same shape as a new evaluation's counts (bench_compare_wide.evaluate_run): with the average rows
     counts = last_eval_counts(tmp_path, tmp_path, 4800, 50)
-    assert counts == {"PickCube/train": [8, 50], "average/train": [8, 50]}
+    assert counts == {"PickCube/train": [8, 50], "TouchCube/train": [2, 50], "average/train": [10, 100]}
