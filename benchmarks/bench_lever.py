@@ -29,7 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from benchmarks.bench_compare_wide import (
     WideRun,
@@ -68,7 +68,7 @@ def config_value(cfg: object, key: str) -> str:
     return str(value)
 
 
-def preset_eval(preset: str) -> tuple[str, dict]:
+def preset_eval(preset: str) -> tuple[DictConfig, dict]:
     """(the config the preset gives ours, its eval group) composed as `vla train` would."""
     from vla.apps.dry_run import compose_train
 
