@@ -14,6 +14,7 @@ every committed one (see vla/data/writer.py).
 """
 
 import concurrent.futures as cf
+import ctypes
 import itertools
 import logging
 import multiprocessing
@@ -228,6 +229,14 @@ def _record_loop(
     return sum(kept.values()), attempts, successes
 
 
+def is_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C, also when it landed inside a ctypes call (MuJoCo's EGL renderer): ctypes re-raises it as
+    ArgumentError("argument N: KeyboardInterrupt: "), which would otherwise exit 1, not 130."""
+    return isinstance(exc, KeyboardInterrupt) or (
+        isinstance(exc, ctypes.ArgumentError) and "KeyboardInterrupt" in str(exc)
+    )
+
+
 def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # `kill PID` commits like Ctrl-C
 
@@ -282,7 +291,9 @@ def main() -> None:
                 video=c["video"],
                 repo_id=c["repo_id"],
             )
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, ctypes.ArgumentError) as exc:
+            if not is_interrupt(exc):
+                raise
             done = meta.read_info(root)["total_episodes"] if (root / "meta" / "info.json").exists() else 0
             print(f"interrupted: {done} complete episode(s) kept in {root}", file=sys.stderr)
             sys.exit(130)

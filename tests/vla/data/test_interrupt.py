@@ -127,3 +127,28 @@ def test_commits_come_by_count_or_by_time(tmp_path: Path) -> None:
 def test_commit_interval_must_be_positive(tmp_path: Path, bad: float) -> None:
     with pytest.raises(ValueError, match=r"commit_every_s=.* must be > 0"):
         EpisodeWriter(tmp_path / "ds", 10, {}, commit_every_s=bad)
+
+
+def test_ctrl_c_inside_a_ctypes_call_counts_as_an_interrupt() -> None:
+    """A SIGINT that lands while ctypes converts an argument (MuJoCo's EGL eglMakeCurrent in a render)
+    reaches `vla record` as ctypes.ArgumentError, not KeyboardInterrupt; it must still commit and exit
+    130. Here the conversion itself raises it, through a real ctypes call into libc."""
+    import ctypes
+
+    from vla.apps.record import is_interrupt
+
+    class Interrupted:
+        @classmethod
+        def from_param(cls, obj: object) -> int:
+            raise KeyboardInterrupt
+
+    labs = ctypes.CDLL(None).labs
+    labs.argtypes = [Interrupted]
+    with pytest.raises(ctypes.ArgumentError) as caught:
+        labs(1)
+    assert is_interrupt(caught.value)
+    assert is_interrupt(KeyboardInterrupt())
+    labs.argtypes = [ctypes.c_long]
+    with pytest.raises(ctypes.ArgumentError) as wrong_type:
+        labs("one")  # an ordinary bad argument is not an interrupt
+    assert not is_interrupt(wrong_type.value)
